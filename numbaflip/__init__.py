@@ -1,0 +1,2 @@
+"""numbaflip: certified robustness of linear classifiers to training-label flipping."""
+from ._version import __version__
