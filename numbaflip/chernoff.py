@@ -1,0 +1,594 @@
+"""Chernoff bounds on the smoothed classifier's error probability (paper eq. 6, Algorithm 1,
+appendix B; math.md §2–§3).
+
+Layout (style.md): ``_*_decide`` kernels find, for each test point, the prediction and the
+degenerate case from sums of alpha with a rigorous floating-point error bound, flagging the few
+points where float64 cannot decide (exact ties); the public layer resolves those exactly
+(:mod:`numbaflip.exact_decisions`).  ``_*_driver`` kernels then run safeguarded Newton per test
+point (binary) or per (test point, rival class) pair, in parallel over test points.
+
+Soundness does not depend on Newton converging: the Chernoff inequality holds at *every* t on
+the correct side, so the value reported is ``f(t) + err`` at the t actually used, where ``err``
+is a rigorous bound on the float64 evaluation error of ``f(t)`` (assuming libm's ``exp``,
+``log`` and ``log1p`` are accurate to 1 ulp, which glibc and LLVM's libm are).  It is an upper
+bound on the true log-probability, rounded up.
+
+Status codes (``status`` arrays):
+
+====  =====================================================================================
+ 0    ``STATUS_INTERIOR``: Newton on the interior minimiser (converged).
+ 1    ``STATUS_ZERO``: t* = 0, B = 1 (binary: E[αᵀY] = 1/2 exactly; K classes: the top class
+      sum is tied with a rival).  Nothing is certified.
+ 2    ``STATUS_UNBOUNDED``: binary, prediction 0 and Σ_{α>0} α < 1/2: the score can never reach
+      1/2, B = 0, certified against every labelling.
+ 3    ``STATUS_LIMIT``: binary, prediction 0 and Σ_{α>0} α = 1/2 exactly: B = P(αᵀY = 1/2) > 0
+      (the infimum is approached only as t → −∞).
+ 4    ``STATUS_MAXITER``: Newton hit the iteration cap.  The bound is valid, possibly loose.
+====  =====================================================================================
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+STATUS_INTERIOR = 0
+STATUS_ZERO = 1
+STATUS_UNBOUNDED = 2
+STATUS_LIMIT = 3
+STATUS_MAXITER = 4
+
+# Binary degenerate-case codes used between the decide kernel and the driver.
+DEGEN_INTERIOR = 0
+DEGEN_ZERO = 1
+DEGEN_UNBOUNDED = 2
+DEGEN_LIMIT = 3
+
+_U = 2.0 ** -53  # unit roundoff
+_INF = np.inf
+
+
+@njit(cache=True)
+def _up(x):
+    """Next float64 above ``x`` (upward rounding after a bounded-error computation)."""
+    return np.nextafter(x, _INF)
+
+
+# --------------------------------------------------------------------------------------------
+# Binary formulation (labels in {0, 1}, base rule 1{αᵀy ≥ 1/2})
+# --------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _binary_decide_one(a, y, q):
+    """Prediction side and degenerate case for one test point from exact-ish sums.
+
+    Returns (side, degen, ambiguous, mean_minus_half, var) with side = +1 (prediction 1,
+    search t > 0), −1 (prediction 0, search t < 0) or 0 (E[αᵀY] = 1/2: t* = 0).
+    ``ambiguous`` is True when the float64 error bound cannot decide a sign or an equality that
+    the result depends on; the caller must then decide with exact rationals.
+    """
+    n = a.shape[0]
+    s = 0.0      # αᵀy
+    tot = 0.0    # Σα
+    sabs = 0.0   # Σ|α|
+    spos = 0.0   # Σ_{α>0} α
+    ss = 0.0     # Σα²
+    for i in range(n):
+        ai = a[i]
+        if y[i] == 1:
+            s += ai
+        tot += ai
+        sabs += abs(ai)
+        if ai > 0.0:
+            spos += ai
+        ss += ai * ai
+    mean = (1.0 - 2.0 * q) * s + q * tot
+    d = mean - 0.5
+    # |error| of d: summation γ_n Σ|α| for s and tot, then a few roundings and the rounding of q.
+    gam = (n + 8) * _U / (1.0 - (n + 8) * _U)
+    err_d = 2.0 * gam * sabs + 8.0 * _U * (abs(mean) + 0.5 + sabs)
+    var = q * (1.0 - q) * ss
+    ambiguous = False
+    if abs(d) <= err_d:
+        return 0, DEGEN_ZERO, True, d, var
+    if d > 0.0:
+        return 1, DEGEN_INTERIOR, False, d, var
+    # prediction 0: t < 0 side; the infimum is finite iff Σ_{α>0} α > 1/2.
+    err_p = gam * spos + 4.0 * _U
+    if spos < 0.5 - err_p:
+        return -1, DEGEN_UNBOUNDED, False, d, var
+    if spos <= 0.5 + err_p:
+        ambiguous = True
+        return -1, DEGEN_LIMIT, ambiguous, d, var
+    return -1, DEGEN_INTERIOR, False, d, var
+
+
+@njit(parallel=True, cache=True)
+def _binary_decide(A, y, q, side, degen, ambiguous, guess):
+    """Parallel over rows of A: side, degenerate case, ambiguity flag, Newton starting |t|."""
+    m = A.shape[0]
+    for j in prange(m):
+        sd, dg, amb, d, var = _binary_decide_one(A[j], y, q)
+        side[j] = sd
+        degen[j] = dg
+        ambiguous[j] = amb
+        # Gaussian approximation of the minimiser: |t0| = |E − 1/2| / Var.
+        if var > 0.0 and d != 0.0:
+            guess[j] = abs(d) / var
+        else:
+            guess[j] = 1.0
+
+
+@njit(cache=True)
+def _binary_eval(a, y, t, q, lq, l1q):
+    """f(t), f'(t), f''(t) and a rigorous bound on the float64 error of f(t) (math.md §2).
+
+    f(t) = t/2 + Σ_{y=1} log(q + (1−q)e^{−tα}) + Σ_{y=0} log((1−q) + q e^{−tα}).  Each term is
+    max(a, b) + log1p(exp(−|a − b|)) with a the constant log-probability and b = const − tα, so
+    nothing overflows for any t.  The sum is compensated (Neumaier), so the error bound is
+    dominated by per-term rounding, not by n·ε·Σ|terms|.
+    """
+    n = a.shape[0]
+    c1 = l1q - lq  # log((1−q)/q) > 0
+    s = 0.0
+    comp = 0.0
+    g = 0.0
+    h = 0.0
+    mag = 0.0
+    for i in range(n):
+        ta = t * a[i]
+        if y[i] == 1:
+            base_a = lq
+            base_b = l1q
+            z = c1 - ta
+            p_b = 1.0 - q
+        else:
+            base_a = l1q
+            base_b = lq
+            z = -c1 - ta
+            p_b = q
+        if abs(ta) < 0.5:
+            # log(1 + p_b·expm1(−tα)): no cancellation when the term is near 0 (q ≈ 1/2, small t)
+            em = math.expm1(-ta)
+            arg = p_b * em
+            term = math.log1p(arg)
+            w = p_b * (1.0 + em) / (1.0 + arg)   # tilted P(Y_i = 1), both label values
+            mag += 6.0 * abs(arg) + abs(term) + 2.0 * abs(ta)
+        elif z > 0.0:
+            e = math.exp(-z)
+            l = math.log1p(e)
+            term = (base_b - ta) + l
+            w = 1.0 / (1.0 + e)
+            mag += abs(base_a) + abs(base_b) + abs(c1) + abs(ta) + abs(z) + 2.0 * l + abs(term)
+        else:
+            e = math.exp(z)
+            l = math.log1p(e)
+            term = base_a + l
+            w = e / (1.0 + e)
+            mag += abs(base_a) + abs(base_b) + abs(c1) + abs(ta) + abs(z) + 2.0 * l + abs(term)
+        # Neumaier summation of the terms.
+        tmp = s + term
+        if abs(s) >= abs(term):
+            comp += (s - tmp) + term
+        else:
+            comp += (term - tmp) + s
+        s = tmp
+        ai = a[i]
+        g += ai * w
+        h += ai * ai * w * (1.0 - w)
+    total = s + comp
+    f = 0.5 * t + total
+    # per-term: ≤ 2u·M_i (libm 1 ulp each, a few roundings); summation: ≤ 2u|S| + 2n²u²Σ|terms|
+    err = 3.0 * _U * mag + 4.0 * _U * (abs(total) + abs(f) + abs(t)) \
+        + 4.0 * n * n * _U * _U * mag + 1e-300
+    return f, 0.5 - g, h, err
+
+
+@njit(cache=True)
+def _binary_newton(a, y, side, u0, q, lq, l1q, rtol, maxiter):
+    """Safeguarded Newton for min_{u>0} g(u) = f(side·u) (f convex, g'(0) < 0).
+
+    Returns (upper value of f at the best t used, error bound, t, iterations, converged).
+    """
+    lo = 0.0
+    hi = _INF
+    u = u0
+    best_val = _INF
+    best_err = 0.0
+    best_u = u0
+    converged = False
+    it = 0
+    while it < maxiter:
+        it += 1
+        f, fp, fpp, err = _binary_eval(a, y, side * u, q, lq, l1q)
+        val = f + err
+        if val < best_val:
+            best_val = val
+            best_err = err
+            best_u = u
+        gp = side * fp
+        if gp < 0.0:
+            lo = u
+        elif gp > 0.0:
+            hi = u
+        else:
+            converged = True
+            break
+        dec = gp * gp / fpp if fpp > 0.0 else _INF
+        if dec <= rtol * abs(f) + 0.1 * err:
+            converged = True
+            break
+        un = u - gp / fpp if fpp > 0.0 else np.nan
+        if not (un > lo and un < hi):
+            if hi < _INF:
+                un = 0.5 * (lo + hi)
+            else:
+                un = 2.0 * u if u > 0.0 else 1.0
+        if hi < _INF and hi - lo <= 4.0 * _U * hi:
+            converged = True
+            break
+        u = un
+    return _up(best_val), best_err, side * best_u, it, converged
+
+
+@njit(cache=True)
+def _binary_limit_logb(a, y, lq, l1q):
+    """log P(αᵀY = 1/2) when Σ_{α>0} α = 1/2 exactly, rounded up (math.md §2, 'limit').
+
+    The score reaches 1/2 only if every positive-α label is 1 and every negative-α label is 0.
+    """
+    s = 0.0
+    mag = 0.0
+    cnt = 0
+    for i in range(a.shape[0]):
+        ai = a[i]
+        if ai > 0.0:
+            v = l1q if y[i] == 1 else lq
+        elif ai < 0.0:
+            v = lq if y[i] == 1 else l1q
+        else:
+            continue
+        s += v
+        mag += abs(v)
+        cnt += 1
+    err = (cnt + 4) * 2.0 * _U * mag + 1e-300
+    return _up(s + err), err
+
+
+@njit(parallel=True, cache=True)
+def _binary_driver(A, y, q, side, degen, guess, rtol, maxiter,
+                   out_logb, out_err, out_t, out_status, out_iters):
+    """Parallel over test points: the certified upper bound on log(1 − p) (binary)."""
+    m = A.shape[0]
+    lq = math.log(q)
+    l1q = math.log1p(-q)
+    for j in prange(m):
+        dg = degen[j]
+        if dg == DEGEN_ZERO or side[j] == 0:
+            out_logb[j] = 0.0
+            out_err[j] = 0.0
+            out_t[j] = 0.0
+            out_status[j] = STATUS_ZERO
+            out_iters[j] = 0
+        elif dg == DEGEN_UNBOUNDED:
+            out_logb[j] = -_INF
+            out_err[j] = 0.0
+            out_t[j] = -_INF
+            out_status[j] = STATUS_UNBOUNDED
+            out_iters[j] = 0
+        elif dg == DEGEN_LIMIT:
+            v, e = _binary_limit_logb(A[j], y, lq, l1q)
+            out_logb[j] = v
+            out_err[j] = e
+            out_t[j] = -_INF
+            out_status[j] = STATUS_LIMIT
+            out_iters[j] = 0
+        else:
+            v, e, t, it, conv = _binary_newton(A[j], y, side[j], guess[j], q, lq, l1q,
+                                               rtol, maxiter)
+            # A bound above 0 is worthless (B ≤ 1 trivially); report log B = 0 then.
+            out_logb[j] = min(v, 0.0)
+            out_err[j] = e
+            out_t[j] = t
+            out_status[j] = STATUS_INTERIOR if conv else STATUS_MAXITER
+            out_iters[j] = it
+
+
+# --------------------------------------------------------------------------------------------
+# K-class formulation (labels 0..K−1, pairwise bounds + union bound; appendix B, math.md §3)
+# --------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _class_sums(a, y, K, sums, sabs, sqs):
+    for k in range(K):
+        sums[k] = 0.0
+        sabs[k] = 0.0
+        sqs[k] = 0.0
+    for i in range(a.shape[0]):
+        c = y[i]
+        ai = a[i]
+        sums[c] += ai
+        sabs[c] += abs(ai)
+        sqs[c] += ai * ai
+
+
+@njit(parallel=True, cache=True)
+def _mc_decide(A, y, K, pred, tied, ambiguous):
+    """Parallel over test points: argmax of class sums (lowest index on ties), which rivals are
+    tied with it, and whether float64 cannot decide (then the caller decides exactly)."""
+    m = A.shape[0]
+    n = A.shape[1]
+    gam = (n + 4) * _U / (1.0 - (n + 4) * _U)
+    for j in prange(m):
+        sums = np.empty(K)
+        sabs = np.empty(K)
+        sqs = np.empty(K)
+        _class_sums(A[j], y, K, sums, sabs, sqs)
+        c = 0
+        for k in range(1, K):
+            if sums[k] > sums[c]:
+                c = k
+        pred[j] = c
+        amb = False
+        for k in range(K):
+            tied[j, k] = False
+            if k == c:
+                continue
+            diff = sums[c] - sums[k]
+            err = gam * (sabs[c] + sabs[k]) + 2.0 * _U * abs(diff)
+            if diff <= err:
+                if diff == 0.0 and sabs[c] == 0.0 and sabs[k] == 0.0:
+                    tied[j, k] = True  # both sums are exactly zero (no terms or all zero)
+                else:
+                    amb = True
+        ambiguous[j] = amb
+
+
+@njit(cache=True)
+def _lse3(x, y, z):
+    mx = max(x, max(y, z))
+    return mx + math.log(math.exp(x - mx) + math.exp(y - mx) + math.exp(z - mx)), mx
+
+
+@njit(cache=True)
+def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
+    """f_cr(t), derivatives and a rigorous float64 error bound (math.md §3), t > 0.
+
+    Per training point j with x = tα_j, the log moment generating function of
+    −x·(1{Y_j = c} − 1{Y_j = r}):
+      y_j = c: log((1−q)e^{−x} + p₀ + p₋e^{x});  y_j = r: log(p₋e^{−x} + p₀ + (1−q)e^{x});
+      other:   log1p(4p₋ sinh²(x/2)).
+    """
+    n = a.shape[0]
+    s = 0.0
+    comp = 0.0
+    g = 0.0
+    h = 0.0
+    mag = 0.0
+    for j in range(n):
+        aj = a[j]
+        x = t * aj
+        lab = y[j]
+        if (lab == c or lab == r) and abs(x) < 0.5:
+            # log(1 + P_c·expm1(−x) + P_r·expm1(x)): accurate near 0 (no cancellation)
+            if lab == c:
+                wa = 1.0 - q
+                wc = pm
+            else:
+                wa = pm
+                wc = 1.0 - q
+            em_ = math.expm1(-x)
+            ep_ = math.expm1(x)
+            arg = wa * em_ + wc * ep_
+            term = math.log1p(arg)
+            zz = 1.0 + arg
+            pa = wa * (1.0 + em_) / zz
+            pc = wc * (1.0 + ep_) / zz
+            mag += 6.0 * (wa * abs(em_) + wc * abs(ep_)) + abs(term) + 2.0 * abs(x)
+        elif lab == c or lab == r:
+            if lab == c:
+                la = lq1   # weight of e^{−x} (Y = c, d = +1)
+                lc = lpm   # weight of e^{+x} (Y = r, d = −1)
+            else:
+                la = lpm
+                lc = lq1
+            u1 = la - x
+            u3 = lc + x
+            term, mx = _lse3(u1, lp0, u3)
+            pa = math.exp(u1 - term)
+            pc = math.exp(u3 - term)
+            mag += abs(la) + abs(lc) + abs(x) + abs(mx) + abs(term) + 2.0
+            if lp0 > -_INF:
+                mag += abs(lp0)
+        else:
+            ax = abs(x)
+            if ax < 20.0:
+                sh = math.sinh(0.5 * x)
+                zz = 1.0 + 4.0 * pm * sh * sh
+                term = math.log1p(4.0 * pm * sh * sh)
+                pa = pm * math.exp(-x) / zz
+                pc = pm * math.exp(x) / zz
+                mag += 4.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
+            else:
+                l1m2 = math.log1p(-2.0 * pm)
+                term, mx = _lse3(lpm - x, l1m2, lpm + x)
+                pa = math.exp(lpm - x - term)
+                pc = math.exp(lpm + x - term)
+                mag += 2.0 * abs(lpm) + abs(x) + abs(l1m2) + abs(mx) + abs(term) + 2.0
+        tmp = s + term
+        if abs(s) >= abs(term):
+            comp += (s - tmp) + term
+        else:
+            comp += (term - tmp) + s
+        s = tmp
+        dm = pc - pa              # tilted E[−d]
+        g += aj * dm
+        h += aj * aj * (pa + pc - dm * dm)
+    f = s + comp
+    err = 3.0 * _U * mag + 4.0 * _U * abs(f) + 4.0 * n * n * _U * _U * mag + 1e-300
+    return f, g, max(h, 0.0), err
+
+
+@njit(cache=True)
+def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, max_evals_far, far_cut):
+    """Safeguarded Newton for min_{t>0} f_cr(t), f_cr'(0) < 0.
+
+    If ``max_evals_far`` > 0, stop after that many evaluations when the upper value is already
+    below ``far_cut`` (a far rival whose contribution to the union bound is negligible: any t > 0
+    gives a valid bound, so stopping early is sound and only loosens by < e^{far_cut − lead}).
+    Returns (upper value, error bound, t, iterations, converged).
+    """
+    lo = 0.0
+    hi = _INF
+    u = u0
+    best_val = _INF
+    best_err = 0.0
+    best_u = u0
+    converged = False
+    it = 0
+    while it < maxiter:
+        it += 1
+        f, fp, fpp, err = _pair_eval(a, y, c, r, u, q, pm, lq1, lpm, lp0)
+        val = f + err
+        if val < best_val:
+            best_val = val
+            best_err = err
+            best_u = u
+        if max_evals_far > 0 and it >= max_evals_far and best_val < far_cut:
+            converged = True
+            break
+        if fp < 0.0:
+            lo = u
+        elif fp > 0.0:
+            hi = u
+        else:
+            converged = True
+            break
+        dec = fp * fp / fpp if fpp > 0.0 else _INF
+        if dec <= rtol * abs(f) + 0.1 * err:
+            converged = True
+            break
+        un = u - fp / fpp if fpp > 0.0 else np.nan
+        if not (un > lo and un < hi):
+            if hi < _INF:
+                un = 0.5 * (lo + hi)
+            else:
+                un = 2.0 * u if u > 0.0 else 1.0
+        if hi < _INF and hi - lo <= 4.0 * _U * hi:
+            converged = True
+            break
+        u = un
+    return _up(best_val), best_err, best_u, it, converged
+
+
+@njit(cache=True)
+def _lse_up(vals, K, skip):
+    """Upward-rounded log Σ_{k≠skip} exp(vals[k]) (vals already upper bounds)."""
+    mx = -_INF
+    for k in range(K):
+        if k != skip and vals[k] > mx:
+            mx = vals[k]
+    if mx == -_INF:
+        return -_INF
+    acc = 0.0
+    cnt = 0
+    for k in range(K):
+        if k != skip:
+            acc += math.exp(vals[k] - mx)
+            cnt += 1
+    v = mx + math.log(acc)
+    return _up(v + 8.0 * _U * (abs(mx) + cnt + abs(v)))
+
+
+@njit(parallel=True, cache=True)
+def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
+               out_logb, out_err, out_t, out_pair, out_status, out_iters):
+    """Parallel over test points: union bound over the K−1 rivals of the predicted class.
+
+    ``out_pair[j, k]``: upper bound on log B_{pred,k} (0 for tied rivals, −inf for pred itself);
+    ``out_t[j, k]``: the t used (0 where B = 1).  Far rivals (Gaussian estimate more than
+    ``far_gap`` nats below the closest rival) get a single evaluation at the Gaussian guess when
+    that already puts them ``far_gap`` below the lead; otherwise a full Newton solve.
+    """
+    m = A.shape[0]
+    pm = q / (K - 1)
+    p0 = q * (K - 2) / (K - 1)
+    lq1 = math.log1p(-q)
+    lpm = math.log(pm)
+    lp0 = math.log(p0) if p0 > 0.0 else -_INF
+    k1 = 1.0 - q - pm                 # E[d] for a label of class c
+    v1 = (1.0 - q + pm) - k1 * k1     # Var[d] for a label of class c or r
+    v0 = 2.0 * pm                     # Var[d] for any other label
+    for j in prange(m):
+        a = A[j]
+        c = pred[j]
+        sums = np.empty(K)
+        sabs = np.empty(K)
+        sqs = np.empty(K)
+        _class_sums(a, y, K, sums, sabs, sqs)
+        sqtot = 0.0
+        for k in range(K):
+            sqtot += sqs[k]
+        approx = np.empty(K)
+        guess = np.empty(K)
+        vals = np.empty(K)
+        any_tied = False
+        for k in range(K):
+            out_t[j, k] = 0.0
+            if k == c:
+                approx[k] = -_INF
+                vals[k] = -_INF
+                guess[k] = 0.0
+                continue
+            if tied[j, k]:
+                any_tied = True
+                approx[k] = 0.0
+                vals[k] = 0.0
+                guess[k] = 0.0
+                continue
+            ed = k1 * (sums[c] - sums[k])
+            vd = v1 * (sqs[c] + sqs[k]) + v0 * (sqtot - sqs[c] - sqs[k])
+            if vd > 0.0 and ed > 0.0:
+                guess[k] = ed / vd
+                approx[k] = -0.5 * ed * ed / vd
+            else:
+                guess[k] = 1.0
+                approx[k] = 0.0
+            vals[k] = _INF
+        iters = 0
+        allconv = True
+        maxerr = 0.0
+        # Closest rival first (largest Gaussian estimate), full Newton; tied rivals have B = 1.
+        lead = -_INF
+        order = np.argsort(-approx)
+        for idx in range(K):
+            k = order[idx]
+            if k == c or tied[j, k]:
+                continue
+            if lead == -_INF:
+                v, e, t, it, conv = _pair_newton(a, y, c, k, guess[k], q, pm, lq1, lpm,
+                                                 lp0, rtol, maxiter, 0, 0.0)
+                lead = v
+            else:
+                v, e, t, it, conv = _pair_newton(a, y, c, k, guess[k], q, pm, lq1, lpm,
+                                                 lp0, rtol, maxiter, 1, lead - far_gap)
+                if v > lead:
+                    lead = v
+            vals[k] = min(v, 0.0)
+            out_t[j, k] = t
+            iters += it
+            if e > maxerr:
+                maxerr = e
+            if not conv:
+                allconv = False
+        for k in range(K):
+            out_pair[j, k] = vals[k]
+        out_iters[j] = iters
+        # The log-sum-exp of values each within maxerr of the truth is within maxerr too.
+        out_logb[j] = _lse_up(vals, K, c)
+        out_err[j] = maxerr
+        if any_tied:
+            out_status[j] = STATUS_ZERO
+        else:
+            out_status[j] = STATUS_INTERIOR if allconv else STATUS_MAXITER
