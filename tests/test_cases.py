@@ -1,0 +1,98 @@
+"""The shared reference cases (exact arithmetic, ../shared/cases): predictions, radii and log B.
+
+- ``pred`` and ``radius_kl`` reproduced exactly; ``radius_tight`` exactly (when the tight bound
+  is available);
+- log B: the float64 estimate (``log_p_wrong − log_p_wrong_err``) within 1e−9 relative, and the
+  reported upper bound ``log_p_wrong`` never below the exact value (it is an upper bound);
+- no radius ever above ``radius_tight`` (over-certification), nor above the brute-force true
+  radius where the case has one;
+- cases with features: certifying from X, T and λ gives the same predictions and radii.
+"""
+import json
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+
+import numbaflip
+
+CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
+FILES = sorted(p for p in CASES.glob("*.json")
+               if p.name not in ("INDEX.json", "ratio_tight_over_kl.json"))
+
+pytestmark = pytest.mark.skipif(not FILES, reason=f"shared cases not found at {CASES}")
+
+
+def _load(path):
+    d = json.loads(path.read_text())
+    nc = None if d["formulation"] == "binary" else int(d["K"])
+    return d, np.array(d["alphas"], dtype=np.float64), np.array(d["labels"]), nc
+
+
+def _ref_logb(o):
+    return -np.inf if o["logB"] == "-inf" else mpmath.mpf(o["logB"])
+
+
+def _bounds():
+    return ("kl",)
+
+
+@pytest.fixture(scope="module")
+def results():
+    out = {}
+    for p in FILES:
+        d, A, y, nc = _load(p)
+        out[p.name] = (d, numbaflip.certify_alpha(A, y, q=d["q"], num_classes=nc,
+                                                  bounds=_bounds()))
+    return out
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_case(path, results):
+    d, res = results[path.name]
+    for j, o in enumerate(d["outputs"]):
+        where = f"{path.stem}[{j}]"
+        assert res.prediction[j] == o["pred"], where
+        assert res.radius["kl"][j] == o["radius_kl"], where
+        assert res.radius["kl"][j] <= o["radius_tight"], where
+        if "tight" in res.radius:
+            assert res.radius["tight"][j] == o["radius_tight"], where
+        ref = _ref_logb(o)
+        got = res.log_p_wrong[j]
+        if ref == -np.inf:
+            assert got == -np.inf, where
+            continue
+        assert mpmath.mpf(float(got)) >= ref, f"{where}: upper bound below the exact value"
+        est = got - res.log_p_wrong_err[j]
+        assert abs(mpmath.mpf(float(est)) - ref) <= 1e-9 * abs(ref), (where, got, ref)
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if "bruteforce" in p.name],
+                         ids=lambda p: p.stem)
+def test_case_brute_force(path, results):
+    d, res = results[path.name]
+    for j, bf in enumerate(d["brute_force"] or []):
+        true_r = bf.get("true_radius", bf.get("true_radius_strict"))
+        for b, r in res.radius.items():
+            assert r[j] <= true_r, (path.stem, j, b)
+
+
+FEATURE_FILES = [p for p in FILES if json.loads(p.read_text()).get("features")]
+
+
+@pytest.mark.parametrize("path", FEATURE_FILES, ids=lambda p: p.stem)
+def test_case_from_features(path, results):
+    d, res_alpha = results[path.name]
+    f = d["features"]
+    nc = None if d["formulation"] == "binary" else int(d["K"])
+    X = np.array(f["X"])
+    T = np.array(f["T"])
+    res = numbaflip.certify(X, np.array(d["labels"]), T, q=d["q"], lam=float(f["lambda"]),
+                            num_classes=nc, fit_intercept=False, bounds=_bounds())
+    # Column 0 of X is already the constant 1, hence fit_intercept=False.
+    np.testing.assert_array_equal(res.prediction, [o["pred"] for o in d["outputs"]])
+    np.testing.assert_array_equal(res.radius["kl"], [o["radius_kl"] for o in d["outputs"]])
+    if "tight" in res.radius:
+        np.testing.assert_array_equal(res.radius["tight"],
+                                      [o["radius_tight"] for o in d["outputs"]])
