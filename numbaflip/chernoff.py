@@ -378,8 +378,8 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
             else:
                 wa = pm
                 wc = 1.0 - q
-            em_ = math.expm1(-x)
             ep_ = math.expm1(x)
+            em_ = -ep_ / (1.0 + ep_)          # expm1(−x), no second transcendental
             arg = wa * em_ + wc * ep_
             term = math.log1p(arg)
             zz = 1.0 + arg
@@ -404,12 +404,15 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
         else:
             ax = abs(x)
             if ax < 20.0:
-                sh = math.sinh(0.5 * x)
-                zz = 1.0 + 4.0 * pm * sh * sh
-                term = math.log1p(4.0 * pm * sh * sh)
-                pa = pm * math.exp(-x) / zz
-                pc = pm * math.exp(x) / zz
-                mag += 4.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
+                # 4 sinh²(x/2) = expm1(x)² / (1 + expm1(x)): one transcendental, no cancellation
+                ep_ = math.expm1(x)
+                ex = 1.0 + ep_
+                s4 = ep_ * ep_ / ex
+                zz = 1.0 + pm * s4
+                term = math.log1p(pm * s4)
+                pa = pm / (ex * zz)
+                pc = pm * ex / zz
+                mag += 6.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
             else:
                 l1m2 = math.log1p(-2.0 * pm)
                 term, mx = _lse3(lpm - x, l1m2, lpm + x)
