@@ -6,14 +6,18 @@ Public API (documented in README.md):
 - :func:`certify_alpha` — certificates for any classifier linear in the one-hot labels.
 - :class:`CertifyResult` — the result object.
 - :func:`default_lambda`, :func:`paper_lambda` — ridge parameters (label-free / paper's rule).
+- :func:`attack`, :func:`attack_alpha`, :class:`AttackResult` — explicit minimal label-flip
+  attacks (upper bounds next to the certified lower bounds).
 - :class:`NumbaflipInputError` — raised for bad input.
 """
 from ._version import __version__
 from .alpha import default_lambda, paper_lambda
+from .attack import AttackResult, attack, attack_alpha
 from .certify import CertifyResult, certify, certify_alpha
 from .errors import NumbaflipInputError, NumbaflipWarning
 
 __all__ = [
     "__version__", "certify", "certify_alpha", "CertifyResult", "default_lambda",
-    "paper_lambda", "NumbaflipInputError", "NumbaflipWarning",
+    "paper_lambda", "attack", "attack_alpha", "AttackResult", "NumbaflipInputError",
+    "NumbaflipWarning",
 ]

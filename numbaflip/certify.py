@@ -273,7 +273,7 @@ class _Engine:
         if "exact" in self.bounds:
             from .exact import exact_radius
             self.radius["exact"][sl] = exact_radius(
-                A, self.y, self.pred[sl], q=self.q, num_classes=self.num_classes)
+                A, self.y, self.pred[sl], q=self.q_str, num_classes=self.num_classes)
 
     def _binary_block(self, A, sl):
         b = A.shape[0]

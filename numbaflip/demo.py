@@ -119,19 +119,6 @@ def available_bounds(wanted=BOUNDS, num_classes=None):
     return tuple(out)
 
 
-def _certified_accuracy(radius, prediction, y_true, radii):
-    """Fraction of points with ``prediction == y_true`` and ``radius >= r``, for each r."""
-    try:
-        from .report import certified_accuracy
-    except ModuleNotFoundError as exc:  # the report module is being written concurrently
-        if exc.name != "numbaflip.report":
-            raise
-        ok = np.asarray(prediction) == np.asarray(y_true)
-        rad = np.asarray(radius)
-        return np.array([np.mean(ok & (rad >= r)) for r in radii], dtype=np.float64)
-    return np.asarray(certified_accuracy(radius, prediction, y_true, radii), dtype=np.float64)
-
-
 def _split(labels):
     perm = np.random.default_rng(_SEED).permutation(labels.shape[0])
     return np.sort(perm[:_N_TRAIN]), np.sort(perm[_N_TRAIN:])
@@ -212,7 +199,7 @@ def run_demo(out=sys.stdout, progress=True) -> dict:
             y_test = task["y_test"]
             clean = float(np.mean(res.prediction == y_test))
             for b in bset:
-                acc = _certified_accuracy(res.radius[b], res.prediction, y_test, RADII)
+                acc = res.certified_accuracy(y_test, RADII, bound=b)
                 rows.append(dict(task=task["name"], num_classes=task["num_classes"] or 2,
                                  n_train=int(task["y_train"].shape[0]),
                                  n_test=int(y_test.shape[0]), q=float(q), bound=b,

@@ -237,143 +237,204 @@ def _logaddexp(a, b):
 
 
 @njit(cache=True)
-def _float_thresholds_kernel(c_plus, c_zero, c_minus, log_r, ln2, r_max, lo, est, width):
-    """Serial worker: fill lo[r] (rigorous lower bound on L_r), est[r] (nominal value) and
-    width[r] (width of a rigorous enclosure; inf when unknown) for r = 0..r_max.
+def _ext_value(m, e):
+    """m * 2**(200 e) as a plain float (0.0 when below 2^-1000: absolute error < 2^-799)."""
+    if e >= -5:
+        return m * _coarse_scale(e)
+    return 0.0
 
-    Masses m_s = mant[i] * 2**(200*ex[i]) with i = s + r_max + 1 (one zero of padding on each
-    side).  ``gam`` bounds the relative error of every stored mass.
+
+@njit(cache=True)
+def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
+    """In place: row r-1 -> row r (convolution with {+1: c_plus, 0: c_zero, -1: c_minus}).
+
+    Each new mass has relative error <= (1 + old error)(1 + u)^4 (1 + 2^-240) - 1: the three
+    constants and the products are rounded once, the sum of <= 3 positive terms twice, and
+    terms more than 3 coarse units below the largest kept term are dropped.
     """
-    u = 2.0 ** -53
+    zero_e = -(1 << 40)
     two_s = 2.0 ** 200
     two_ms = 2.0 ** -200
+    if binary:
+        # K = 2: row r lives on s = r (mod 2); new[s] = c_plus old[s-1] + c_minus old[s+1].
+        # Cells of parity r-1 are read and then cleared.
+        for i in range(off - r, off + r + 1, 2):
+            m1, e1 = mant[i - 1], ex[i - 1]
+            m3, e3 = mant[i + 1], ex[i + 1]
+            emax = max(e1, e3)
+            mant[i - 1] = 0.0
+            ex[i - 1] = zero_e
+            if emax == zero_e:
+                mant[i] = 0.0
+                ex[i] = zero_e
+                continue
+            acc = 0.0
+            d = e1 - emax
+            if d >= -3:
+                acc += c_plus * (m1 * _coarse_scale(d))
+            d = e3 - emax
+            if d >= -3:
+                acc += c_minus * (m3 * _coarse_scale(d))
+            if acc >= two_s:
+                acc *= two_ms
+                emax += 1
+            while acc < two_ms:  # acc > 0: the term with exponent emax has c > 0
+                acc *= two_s
+                emax -= 1
+            mant[i] = acc
+            ex[i] = emax
+        mant[off + r + 1] = 0.0
+        ex[off + r + 1] = zero_e
+        return
+    pm = 0.0
+    pe = zero_e
+    for i in range(off - r, off + r + 1):
+        m1, e1 = pm, pe  # old value at i - 1 (already overwritten in the array)
+        m2, e2 = mant[i], ex[i]
+        m3, e3 = mant[i + 1], ex[i + 1]
+        pm, pe = m2, e2
+        emax = max(e1, max(e2, e3))
+        if emax == zero_e:
+            mant[i] = 0.0
+            ex[i] = zero_e
+            continue
+        acc = 0.0
+        d = e1 - emax
+        if d >= -3:
+            acc += c_plus * (m1 * _coarse_scale(d))
+        d = e2 - emax
+        if d >= -3:
+            acc += c_zero * (m2 * _coarse_scale(d))
+        d = e3 - emax
+        if d >= -3:
+            acc += c_minus * (m3 * _coarse_scale(d))
+        if acc >= two_s:
+            acc *= two_ms
+            emax += 1
+        while acc < two_ms:  # acc > 0 since every coefficient is > 0 here
+            acc *= two_s
+            emax -= 1
+        mant[i] = acc
+        ex[i] = emax
+
+
+@njit(cache=True)
+def _finish_row(mant, ex, off, r, gam, log_r, ln2, step):
+    """Bounds on L_r from row r (masses with relative error <= gam).
+
+    Returns (lo, est, hi): lo a rigorous lower bound on L_r (the best of F(j) for the three
+    candidate regions j = k-1, k, k+1 and the trivial F(-r)), est the nominal float64 value,
+    hi an upper bound valid if the true region is a candidate (used only as a quality check).
+    ``step`` is 2 for K = 2 (odd cells are zero) and 1 otherwise.
+    """
+    u = 2.0 ** -53
+    zero_e = -(1 << 40)
+    nent = 2 * r + 1
+    # float sums of masses: relative error <= gsum, plus flushed tiny terms (absolute)
+    gsum = gam * (1.0 + 2.0 * nent * u) + 2.0 * nent * u
+    tiny = nent * 2.0 ** -790
+    # k: smallest j = -k with sum_{s<=j} m_s >= 1/2 (an estimate; any j gives a lower bound)
+    cum = 0.0
+    jstar = r
+    for i in range(off - r, off + r + 1, step):
+        cum += _ext_value(mant[i], ex[i])
+        if cum >= 0.5:
+            jstar = i - off
+            break
+    k = -jstar
+    jlo = max(k - 1, -r)
+    jhi = min(k + 1, r)
+    # A_j = sum_{s<j} m_s in the extended format, j = jlo..jhi
+    acc = 0.0
+    eacc = zero_e
+    for i in range(off - r, off + jlo, step):
+        acc, eacc = _ext_add(acc, eacc, mant[i], ex[i])
+    a_m = np.zeros(3)
+    a_e = np.zeros(3, dtype=np.int64)
+    for jj in range(jlo, jhi + 1):
+        a_m[jj - jlo] = acc
+        a_e[jj - jlo] = eacc
+        acc, eacc = _ext_add(acc, eacc, mant[off + jj], ex[off + jj])
+    # C_j = sum_{s > -j} m_s (float), j = jlo..jhi: one scan from the top
+    c_vals = np.zeros(3)
+    csum = 0.0
+    for i in range(off + r, off - jlo, -step):  # s = r .. -jlo + 1
+        csum += _ext_value(mant[i], ex[i])
+    c_vals[0] = csum
+    for jj in range(jlo + 1, jhi + 1):
+        csum += _ext_value(mant[off - jj + 1], ex[off - jj + 1])  # C_jj = C_(jj-1) + m_(1-jj)
+        c_vals[jj - jlo] = csum
+    # trivial bound F(-r) = R^-r / 2
+    t = -ln2 - r * log_r
+    best_lo = t - 8.0 * u * (abs(t) + 1.0)
+    best_est = t
+    best_hi = -np.inf
+    for jj in range(jlo, jhi + 1):
+        am = a_m[jj - jlo]
+        ae = a_e[jj - jlo]
+        ch = c_vals[jj - jlo]
+        h = 0.5 - ch
+        err_h = ch * gsum * 1.01 + tiny + u
+        h_lo = h - err_h
+        if h_lo <= 0.0:
+            continue
+        h_hi = h + err_h
+        jl = jj * log_r
+        lb_lo = jl + math.log(h_lo)
+        lb_hi = jl + math.log(h_hi)
+        lb_est = jl + math.log(h)
+        if am > 0.0:
+            la = _log_ext(am, ae, ln2)
+            ga = gsum + 2.0 * nent * u
+            la_lo = la + math.log1p(-ga)
+            la_hi = la + math.log1p(ga)
+            mag = abs(la) + abs(200.0 * ae * ln2)
+        else:
+            la = -np.inf
+            la_lo = -np.inf
+            la_hi = -np.inf
+            mag = 0.0
+        x_lo = _logaddexp(la_lo, lb_lo)
+        x_hi = _logaddexp(la_hi, lb_hi)
+        x_est = _logaddexp(la, lb_est)
+        # evaluation error of the float formulas (log R, ln 2, libm, additions): generous
+        ev = 8.0 * u * (mag + abs(jl) + abs(math.log(h_lo)) + abs(x_lo) + 4.0)
+        v_lo = x_lo - ev
+        v_lo = v_lo - 2.0 * u * abs(v_lo)
+        best_hi = max(best_hi, x_hi + ev + 2.0 * u * abs(x_hi))
+        if v_lo > best_lo:
+            best_lo = v_lo
+            best_est = x_est
+    return best_lo, best_est, best_hi
+
+
+@njit(cache=True)
+def _float_thresholds_kernel(c_plus, c_zero, c_minus, log_r, ln2, r_max, lo, est, width):
+    """Fill lo[r] (rigorous lower bound on L_r), est[r] (nominal value) and width[r] (width of
+    an enclosure, inf when unknown) for r = 0..r_max.  O(r_max²) total, O(r_max) memory.
+
+    Masses m_s = mant[i] * 2**(200*ex[i]), i = s + r_max + 1 (one zero of padding each side);
+    ``gam`` bounds the relative error of every stored mass.
+    """
+    u = 2.0 ** -53
     zero_e = -(1 << 40)
     off = r_max + 1
     size = 2 * r_max + 3
     mant = np.zeros(size)
     ex = np.full(size, zero_e, dtype=np.int64)
-    vals = np.zeros(size)
     mant[off] = 1.0
     ex[off] = 0
+    binary = c_zero == 0.0
+    step = 2 if binary else 1
     gam = 0.0
     for r in range(r_max + 1):
         if r > 0:
-            # in-place convolution with {+1: c_plus, 0: c_zero, -1: c_minus}
-            pm = 0.0
-            pe = zero_e
-            for i in range(off - r, off + r + 1):
-                m1, e1 = pm, pe  # old value at i - 1
-                m2, e2 = mant[i], ex[i]
-                m3, e3 = mant[i + 1], ex[i + 1]
-                pm, pe = m2, e2
-                emax = max(e1, max(e2, e3))
-                if emax == zero_e:
-                    mant[i] = 0.0
-                    ex[i] = zero_e
-                    continue
-                acc = 0.0
-                d = e1 - emax
-                if d >= -3:
-                    acc += c_plus * (m1 * _coarse_scale(d))
-                d = e2 - emax
-                if d >= -3:
-                    acc += c_zero * (m2 * _coarse_scale(d))
-                d = e3 - emax
-                if d >= -3:
-                    acc += c_minus * (m3 * _coarse_scale(d))
-                if acc >= two_s:
-                    acc *= two_ms
-                    emax += 1
-                while acc < two_ms:
-                    acc *= two_s
-                    emax -= 1
-                mant[i] = acc
-                ex[i] = emax
-            gam = gam + 6.0 * u * (1.0 + gam) + 1e-100
-        # ---- finishing step for row r: locate k, evaluate F at k-1, k, k+1 -----------------
-        nent = 2 * r + 1
-        for i in range(off - r, off + r + 1):
-            if ex[i] >= -5:
-                vals[i] = mant[i] * _coarse_scale(ex[i])
-            else:
-                vals[i] = 0.0
-        # relative error of float sums of masses, plus absolute error from flushed tiny terms
-        gsum = gam * (1.0 + 2.0 * nent * u) + 2.0 * nent * u
-        tiny = nent * 2.0 ** -990
-        # k: smallest j = -k with sum_{s<=j} m_s >= 1/2
-        cum = 0.0
-        jstar = r
-        for i in range(off - r, off + r + 1):
-            cum += vals[i]
-            if cum >= 0.5:
-                jstar = i - off
-                break
-        k = -jstar
-        jlo = max(k - 1, -r)
-        jhi = min(k + 1, r)
-        # A_j = sum_{s<j} m_s in extended format, for j = jlo..jhi
-        acc = 0.0
-        eacc = zero_e
-        for i in range(off - r, off + jlo):
-            acc, eacc = _ext_add(acc, eacc, mant[i], ex[i])
-        a_m = np.zeros(3)
-        a_e = np.zeros(3, dtype=np.int64)
-        for jj in range(jlo, jhi + 1):
-            a_m[jj - jlo] = acc
-            a_e[jj - jlo] = eacc
-            acc, eacc = _ext_add(acc, eacc, mant[off + jj], ex[off + jj])
-        # C_j = sum_{s > -j} m_s (float), for j = jlo..jhi: one scan from the top
-        c_vals = np.zeros(3)
-        csum = 0.0
-        for i in range(off + r, off - jlo, -1):  # s = r .. -jlo + 1
-            csum += vals[i]
-        c_vals[0] = csum
-        for jj in range(jlo + 1, jhi + 1):
-            csum += vals[off - jj + 1]  # C_jj = C_(jj-1) + m_(-jj+1)
-            c_vals[jj - jlo] = csum
-        # trivial bound F(-r) = R^-r / 2
-        t = -ln2 - r * log_r
-        best_lo = t - 8.0 * u * (abs(t) + 1.0)
-        best_est = t
-        best_width = np.inf
-        for jj in range(jlo, jhi + 1):
-            am = a_m[jj - jlo]
-            ae = a_e[jj - jlo]
-            ch = c_vals[jj - jlo]
-            h = 0.5 - ch
-            err_h = ch * gsum * 1.01 + tiny + u
-            h_lo = h - err_h
-            if h_lo <= 0.0:
-                continue
-            h_hi = h + err_h
-            jl = jj * log_r
-            lb_lo = jl + math.log(h_lo)
-            lb_hi = jl + math.log(h_hi)
-            lb_est = jl + math.log(h)
-            if am > 0.0:
-                la = _log_ext(am, ae, ln2)
-                ga = gsum + 2.0 * nent * u
-                la_lo = la + math.log1p(-ga)
-                la_hi = la + math.log1p(ga)
-                mag = abs(la) + abs(200.0 * ae * ln2)
-            else:
-                la = -np.inf
-                la_lo = -np.inf
-                la_hi = -np.inf
-                mag = 0.0
-            x_lo = _logaddexp(la_lo, lb_lo)
-            x_hi = _logaddexp(la_hi, lb_hi)
-            x_est = _logaddexp(la, lb_est)
-            ev = 8.0 * u * (mag + abs(jl) + abs(math.log(h_lo)) + abs(x_lo) + 4.0)
-            v_lo = x_lo - ev
-            v_lo = v_lo - 2.0 * u * abs(v_lo)
-            if v_lo > best_lo:
-                best_lo = v_lo
-                best_est = x_est
-                best_width = (x_hi + ev) - v_lo
-        lo[r] = best_lo
-        est[r] = best_est
-        width[r] = best_width
+            _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary)
+            gam = gam + 6.0 * u * (1.0 + gam) + 2.0 ** -200
+        b_lo, b_est, b_hi = _finish_row(mant, ex, off, r, gam, log_r, ln2, step)
+        lo[r] = b_lo
+        est[r] = b_est
+        width[r] = b_hi - b_lo if b_hi > -np.inf else np.inf
 
 
 def _float_constants(q: Fraction, K: int):
@@ -407,6 +468,7 @@ def log_thresholds_float64(q_str, K: int, r_max: int, *, _raw: bool = False):
     est = np.empty(r_max + 1)
     width = np.empty(r_max + 1)
     _float_thresholds_kernel(c_plus, c_zero, c_minus, log_r, ln2, r_max, lo, est, width)
+    lo[0] = _log_half_down()  # p_0 = 1/2 exactly: use the best rounded-down value
     return lo, est, width
 
 
@@ -514,6 +576,12 @@ def _round_down_to_float(x) -> float:
     while mpmath.mpf(f) > x:
         f = math.nextafter(f, -math.inf)
     return f
+
+
+def _log_half_down() -> float:
+    """The largest float64 <= log(1/2)."""
+    with mpmath.workdps(40):
+        return _round_down_to_float(mpmath.log(mpmath.mpf(1) / 2))
 
 
 def _exact_values(q: Fraction, K: int, rs):

@@ -6,7 +6,8 @@
   accuracy per bound.
 * :func:`paper_table` formats a table in the layout of the paper's Tables 1–5: rows q,
   columns r (with the bounds side by side), the best value in each column in bold.
-* :func:`save_plot` draws certified accuracy against r (PNG + SVG) when matplotlib is present.
+* :func:`save_plot` draws certified accuracy against r (PNG + SVG) with
+  :func:`numbaflip.report.plot_certified_accuracy` when matplotlib is present.
 """
 from __future__ import annotations
 
@@ -109,20 +110,14 @@ def subsample(n, k, seed):
 # --------------------------------------------------------------------------------------------
 # certification over a q grid
 # --------------------------------------------------------------------------------------------
-def certified_accuracy(radius, prediction, y_true, radii):
-    """Certified accuracy at each r (numbaflip.report's definition, via numbaflip.demo)."""
-    from numbaflip.demo import _certified_accuracy
-
-    return _certified_accuracy(radius, prediction, y_true, radii)
-
-
 def certify_grid(X_train, y_train, X_test, y_test, *, qs, radii, bounds, num_classes=None,
                  lam="auto", log=sys.stderr, label=""):
     """Certify at every q; returns a dict with per-(q, bound) certified accuracy.
 
     Result keys: ``acc[bound][q]`` → array over ``radii``; ``clean[q]``; ``seconds[q]``;
-    ``bounds`` (those used); ``radius[bound][q]`` (per-test-point radii) and
-    ``prediction[q]``.  ``exact`` is additionally run at q = 0 (plain ridge) when requested.
+    ``bounds`` (those used); ``radius[bound][q]`` (per-test-point radii),
+    ``prediction[q]`` and ``result[q]`` (the :class:`numbaflip.CertifyResult`).  ``exact``
+    is additionally run at q = 0 (plain ridge) when requested.
     """
     import numbaflip
     from numbaflip.demo import available_bounds
@@ -134,8 +129,8 @@ def certify_grid(X_train, y_train, X_test, y_test, *, qs, radii, bounds, num_cla
         print(f"  {label}: bounds {missing} not available in this numbaflip; skipped",
               file=log)
     res = dict(acc={b: {} for b in bounds}, clean={}, seconds={}, bounds=bounds,
-               radius={b: {} for b in bounds}, prediction={}, missing=missing,
-               y_test=np.asarray(y_test), radii=tuple(radii))
+               radius={b: {} for b in bounds}, prediction={}, result={}, missing=missing,
+               y_test=np.asarray(y_test), radii=tuple(radii), n_train=len(y_train))
     grid = [(q, bounds) for q in qs]
     if "exact" in bounds:
         grid = [(0.0, ("exact",))] + grid
@@ -147,9 +142,10 @@ def certify_grid(X_train, y_train, X_test, y_test, *, qs, radii, bounds, num_cla
         res["seconds"][q] = dt
         res["clean"][q] = float(np.mean(r.prediction == y_test))
         res["prediction"][q] = r.prediction
+        res["result"][q] = r
         for b in bset:
             res["radius"][b][q] = np.asarray(r.radius[b])
-            res["acc"][b][q] = certified_accuracy(r.radius[b], r.prediction, y_test, radii)
+            res["acc"][b][q] = r.certified_accuracy(y_test, radii, bound=b)
         if log is not None:
             med = {b: int(np.median(r.radius[b])) for b in bset}
             print(f"  {label} q={q:g}: {dt:.1f} s, clean {res['clean'][q]:.4f}, "
@@ -167,93 +163,90 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
                 include_q0=True):
     """Markdown table in the layout of the paper's Tables 1–5.
 
-    Rows are q (plus ``0 (ridge)`` for the exact certificate of the plain ridge classifier);
-    for each r the bounds are side by side; the best value of each column over the q rows is
-    in bold (ties all bold).  A "clean" column gives the non-robust accuracy.
+    Rows are q (plus ``0 (ridge)``: the exact certificate of the plain ridge classifier);
+    columns are r, and each cell holds the bounds side by side (``exact / tight / KL``).  For
+    each (r, bound) the best value over the rows is in bold (ties all bold; zeros never).
+    A "clean" column gives the non-robust accuracy.
     """
     bounds = [b for b in order if b in res["bounds"]]
     if qs is None:
         qs = [q for q in res["clean"] if q > 0]
     rows_q = ([0.0] if include_q0 and 0.0 in res["clean"] else []) + list(qs)
-    head = ["q ↓", "clean"] + [f"{_BOUND_NAME[b]} r={r}" for r in radii for b in bounds]
-    cols = []  # (radius index, bound)
+    best = {}
     for i, _ in enumerate(radii):
         for b in bounds:
-            cols.append((i, b))
-    best = {}
-    for i, b in cols:
-        vals = [res["acc"][b][q][i] for q in rows_q if q in res["acc"][b]]
-        best[(i, b)] = max(vals) if vals else None
-    lines = [f"**{title}**", "",
+            vals = [res["acc"][b][q][i] for q in rows_q if q in res["acc"][b]]
+            best[(i, b)] = max(vals) if vals else None
+    names = " / ".join(_BOUND_NAME[b] for b in bounds)
+    head = ["q ↓", "clean"] + [f"r = {r}" for r in radii]
+    lines = [f"**{title}**", "", f"Each cell: {names}.", "",
              "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for q in rows_q:
         cells = ["0 (ridge)" if q == 0 else f"{q:g}", f"{res['clean'][q]:.4f}"]
-        for i, b in cols:
-            if q not in res["acc"][b]:
-                cells.append("–")
-                continue
-            v = res["acc"][b][q][i]
-            s = f"{v:.4f}"
-            if best[(i, b)] is not None and v == best[(i, b)] and v > 0:
-                s = f"**{s}**"
-            cells.append(s)
+        for i, _ in enumerate(radii):
+            parts = []
+            for b in bounds:
+                if q not in res["acc"][b]:
+                    parts.append("–")
+                    continue
+                v = res["acc"][b][q][i]
+                s = f"{v:.4f}"
+                if v > 0 and v == best[(i, b)]:
+                    s = f"**{s}**"
+                parts.append(s)
+            cells.append(" / ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Certified accuracy = fraction of test points classified correctly and "
                  "certified at ≥ r flips. KL/tight certify the smoothed classifier g; exact "
                  "certifies the deterministic rule (row 0: plain ridge). Bold = best q per "
-                 "column (a summary, not a classifier: choosing q per column voids the "
-                 "guarantee).")
+                 "column and bound (a summary, not a classifier: choosing q per column voids "
+                 "the guarantee).")
     return "\n".join(lines)
 
 
 def save_plot(res, path_stem, *, title, r_max=None, log=sys.stderr):
-    """Certified accuracy vs r for every (q, bound) as ``path_stem``.png and .svg.
+    """Certified accuracy vs r as ``path_stem``.png and .svg, via numbaflip.report.
 
-    Uses :func:`numbaflip.report` plotting when it offers ``plot_certified_accuracy``;
-    otherwise plots with matplotlib directly.  Returns the written paths ([] if matplotlib is
-    not installed).
+    One curve per q > 0 for the best smoothing bound available (tight, else KL; solid), the
+    exact certificate of the plain ridge classifier (q = 0, dash-dot), and each q's clean
+    accuracy (dashed).  KL and the exact certificate at q > 0 are in the tables only, to keep
+    the plot readable.  Returns the written paths ([] if matplotlib is not installed).
     """
-    try:
-        import matplotlib
+    import importlib.util
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         if log is not None:
-            print("matplotlib is not installed (pip install matplotlib): no plots",
+            print("matplotlib is not installed (pip install 'numbaflip[plot]'): no plots",
                   file=log)
         return []
-    styles = {"exact": ":", "tight": "-", "kl": "--"}
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    cmap = plt.get_cmap("viridis")
-    qs = sorted(q for q in res["clean"])
-    for j, q in enumerate(qs):
-        color = "black" if q == 0 else cmap(j / max(len(qs) - 1, 1))
-        for b in res["bounds"]:
-            if q not in res["radius"][b]:
-                continue
-            rad = res["radius"][b][q]
-            top = int(r_max if r_max is not None else max(1, np.max(rad)))
-            rs = np.unique(np.linspace(0, top, 400).astype(np.int64))
-            acc = certified_accuracy(rad, res["prediction"][q], res["y_test"], rs)
-            lab = "ridge (q=0) exact" if q == 0 else f"q={q:g} {_BOUND_NAME[b]}"
-            ax.plot(rs, acc, styles.get(b, "-"), color=color, label=lab, lw=1.3)
-    ax.set_xlabel("number of adversarial label flips r")
-    ax.set_ylabel("certified accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    paths = []
-    for ext in ("png", "svg"):
-        p = f"{path_stem}.{ext}"
-        fig.savefig(p, dpi=120)
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    from numbaflip.report import plot_certified_accuracy
+
+    # x range: up to just past the largest radius of a correctly classified point
+    top_r = 1
+    for b in res["bounds"]:
+        for q, rad in res["radius"][b].items():
+            ok = res["prediction"][q] == res["y_test"]
+            if ok.any():
+                top_r = max(top_r, int(np.max(np.asarray(rad)[ok])))
+    top_r = max(10, int(np.ceil(1.1 * top_r)))
+    if r_max is not None:
+        top_r = min(top_r, int(r_max))
+    smooth = next((b for b in ("tight", "kl") if b in res["bounds"]), None)
+    curves = []
+    if "exact" in res["bounds"] and 0.0 in res["radius"]["exact"]:
+        curves.append(dict(label="ridge (q = 0), exact", q=0.0, kind="exact",
+                           radius=res["radius"]["exact"][0.0],
+                           prediction=res["prediction"][0.0], y_true=res["y_test"]))
+    if smooth is not None:
+        for q in sorted(res["radius"][smooth]):
+            curves.append(dict(label=f"q = {q:g}, {_BOUND_NAME[smooth]}", q=q,
+                               kind="certified", radius=res["radius"][smooth][q],
+                               prediction=res["prediction"][q], y_true=res["y_test"]))
+    clean = {c["q"]: res["clean"][c["q"]] for c in curves}
+    return plot_certified_accuracy(curves, path_stem, clean=clean, title=title, r_max=top_r,
+                                   n_train=res.get("n_train"))
 
 
 def write_text(path, text):
