@@ -82,9 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("results", help="CSV written by 'numbaflip certify' (with a label column)")
     r.add_argument("--radii", default=",".join(map(str, DEFAULT_RADII)))
 
-    pc = sub.add_parser("precompute", help="precompute tight-threshold tables (.npz cache)")
-    pc.add_argument("args", nargs=argparse.REMAINDER,
-                    help="arguments of scripts/precompute_thresholds.py (see --help there)")
+    sub.add_parser("precompute", add_help=False,
+                   help="precompute tight-threshold tables (see 'numbaflip precompute --help')")
     return p
 
 
@@ -151,20 +150,23 @@ def _cmd_report(a) -> int:
     return 0
 
 
-def _cmd_precompute(a) -> int:
-    from .tables import precompute_main
-    return int(precompute_main(a.args) or 0)
-
-
 def main(argv=None) -> int:
     """Entry point of the ``numbaflip`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "precompute":
+        # Its options belong to the precompute script; pass them through untouched.
+        from .tables import precompute_main
+        try:
+            return int(precompute_main(argv[1:]) or 0)
+        except NumbaflipInputError as e:
+            print(f"numbaflip: error: {e}", file=sys.stderr)
+            return 2
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    handler = {"certify": _cmd_certify, "demo": _cmd_demo, "report": _cmd_report,
-               "precompute": _cmd_precompute}[args.command]
+    handler = {"certify": _cmd_certify, "demo": _cmd_demo, "report": _cmd_report}[args.command]
     try:
         return handler(args)
     except NumbaflipInputError as e:

@@ -38,6 +38,13 @@ def _mpf_rat(fr: Fraction, prec):
     return libmp.from_rational(fr.numerator, fr.denominator, prec, _RN)
 
 
+try:  # to_float accepts a rounding mode in mpmath >= 1.0
+    libmp.to_float(libmp.fone, rnd=libmp.round_ceiling)
+    _HAS_RND = True
+except TypeError:  # pragma: no cover
+    _HAS_RND = False
+
+
 def _round_up_float(x) -> float:
     """Smallest float64 >= the libmp value x."""
     f = libmp.to_float(x, rnd=libmp.round_ceiling) if _HAS_RND else libmp.to_float(x)
@@ -46,17 +53,10 @@ def _round_up_float(x) -> float:
     return f
 
 
-try:  # to_float accepts a rounding mode in mpmath >= 1.0
-    libmp.to_float(libmp.fone, rnd=libmp.round_ceiling)
-    _HAS_RND = True
-except TypeError:  # pragma: no cover
-    _HAS_RND = False
-
-
 def _coerce(alpha, y, name_y="y"):
     a = np.ascontiguousarray(np.asarray(alpha, dtype=np.float64).ravel())
     lab = np.asarray(y)
-    if lab.shape != np.shape(alpha) and lab.size != a.size:
+    if lab.size != a.size:
         raise NumbaflipInputError(
             f"alpha has {a.size} entries but {name_y} has {lab.size}; pass one label per "
             f"training point")
@@ -119,7 +119,7 @@ def mp_binary_log_objective(alpha, y, q_str, t) -> float:
         raise NumbaflipInputError("binary labels y must be 0 or 1")
     t = _check_t(t)
     total, mag = _binary_terms_sum(a, lab, q, t)
-    half_t = libmp.from_float(t * 0.5)  # exact: halving a float is exact (barring underflow)
+    half_t = libmp.mpf_shift(libmp.from_float(t), -1)  # t/2 exactly
     total = libmp.mpf_add(total, half_t, 0)
     return _finish(total, 2.0 ** -(PREC_BITS - 4) * (mag + abs(t) + 8.0))
 

@@ -160,13 +160,14 @@ _BOUND_NAME = {"kl": "KL", "tight": "tight", "exact": "exact"}
 
 
 def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
-                include_q0=True):
+                include_q0=True, row_header="q ↓", row_name=None, note=None):
     """Markdown table in the layout of the paper's Tables 1–5.
 
     Rows are q (plus ``0 (ridge)``: the exact certificate of the plain ridge classifier);
     columns are r, and each cell holds the bounds side by side (``exact / tight / KL``).  For
     each (r, bound) the best value over the rows is in bold (ties all bold; zeros never).
-    A "clean" column gives the non-robust accuracy.
+    A "clean" column gives the non-robust accuracy.  ``row_header``, ``row_name`` (key →
+    first-cell text) and ``note`` (the closing paragraph) let other sweeps reuse the layout.
     """
     bounds = [b for b in order if b in res["bounds"]]
     if qs is None:
@@ -178,12 +179,13 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
             vals = [res["acc"][b][q][i] for q in rows_q if q in res["acc"][b]]
             best[(i, b)] = max(vals) if vals else None
     names = " / ".join(_BOUND_NAME[b] for b in bounds)
-    head = ["q ↓", "clean"] + [f"r = {r}" for r in radii]
+    head = [row_header, "clean"] + [f"r = {r}" for r in radii]
     lines = [f"**{title}**", "", f"Each cell: {names}.", "",
              "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     for q in rows_q:
-        cells = ["0 (ridge)" if q == 0 else f"{q:g}", f"{res['clean'][q]:.4f}"]
+        name = row_name(q) if row_name else ("0 (ridge)" if q == 0 else f"{q:g}")
+        cells = [name, f"{res['clean'][q]:.4f}"]
         for i, _ in enumerate(radii):
             parts = []
             for b in bounds:
@@ -198,7 +200,8 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
             cells.append(" / ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Certified accuracy = fraction of test points classified correctly and "
+    lines.append(note if note is not None else
+                 "Certified accuracy = fraction of test points classified correctly and "
                  "certified at ≥ r flips. KL/tight certify the smoothed classifier g; exact "
                  "certifies the deterministic rule (row 0: plain ridge). Bold = best q per "
                  "column and bound (a summary, not a classifier: choosing q per column voids "

@@ -25,73 +25,18 @@ Examples::
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 
-#: The paper's settings (Rosenfeld et al. 2020, section 5): (K, n, q values).
-PAPER_SETTINGS = [
-    (2, 13007, ["0.3", "0.4", "0.45", "0.475"]),      # binary MNIST 1/7
-    (2, 1800, ["1e-4", "1e-3", "0.01", "0.05"]),      # Dogfish
-    (2, 25000, ["0.01", "0.025", "0.05", "0.1"]),     # IMDB
-    (10, 60000, ["0.0125", "0.025", "0.05"]),         # full MNIST
-    (10, 50000, ["0.012", "0.025", "0.1"]),           # CIFAR-10
-]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="precompute_thresholds",
-        description="Precompute tight label-flip threshold tables (.npz).")
-    p.add_argument("-q", "--q", nargs="+", default=[], metavar="Q",
-                   help="noise levels as decimal strings, e.g. 0.1 1e-4")
-    p.add_argument("-K", "--K", nargs="+", type=int, default=[2], metavar="K",
-                   help="numbers of classes (default 2)")
-    p.add_argument("-n", "--n", nargs="+", type=int, default=[], metavar="N",
-                   help="training-set sizes (tables stop at r_max <= n)")
-    p.add_argument("--r-max", type=int, default=None,
-                   help="table length (default: min(n, first r with L_r < -1e4))")
-    p.add_argument("--exact", action="store_true",
-                   help="exact rational arithmetic instead of the float64 kernel (slow)")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's settings (MNIST 1/7, Dogfish, IMDB, MNIST, CIFAR-10)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="output directory (default: the writable cache directory)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+from numbaflip.tables import PAPER_SETTINGS, build_precompute_parser  # noqa: F401  (re-export)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from numbaflip import tables
-    from numbaflip.errors import NumbaflipInputError
+    """Parse ``argv`` (default: sys.argv[1:]) and write the tables; returns the exit status.
+    The logic lives in :func:`numbaflip.tables.precompute_main` (also ``numbaflip precompute``).
+    """
+    from numbaflip.tables import precompute_main
 
-    jobs = []
-    if args.paper:
-        jobs += [(qs, [K], [n]) for K, n, qs in PAPER_SETTINGS]
-    if args.q or args.n:
-        if not (args.q and args.n):
-            print("error: give both -q and -n (or --paper)", file=sys.stderr)
-            return 2
-        jobs.append((args.q, args.K, args.n))
-    if not jobs:
-        print("error: nothing to do; give -q ... -n ... or --paper", file=sys.stderr)
-        return 2
-    t0 = time.perf_counter()
-    paths = []
-    try:
-        for qs, Ks, ns in jobs:
-            paths += tables.precompute(qs, Ks, ns, r_max=args.r_max, exact=args.exact,
-                                       progress=not args.no_progress, out_dir=args.out)
-    except NumbaflipInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    total = sum(p.stat().st_size for p in paths)
-    print(f"wrote {len(paths)} tables ({total / 1e6:.2f} MB) in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    for p in paths:
-        print(p)
-    return 0
+    return precompute_main(argv)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def _ref_logb(o):
 
 
 def _bounds():
-    return ("kl",)
+    return ("kl", "tight")
 
 
 @pytest.fixture(scope="module")
