@@ -1,0 +1,536 @@
+"""Benchmark of numbaflip against the plain NumPy/SciPy reference (numbaflip.reference).
+
+What it measures
+----------------
+For each problem size (synthetic, seeded: Gaussian features with a decaying spectrum, labels
+from a noisy linear teacher — binary: sign of a linear score plus Gaussian noise; K classes:
+argmax of K linear scores plus Gumbel noise) and each q:
+
+* numbaflip, warm JIT cache, one :func:`numbaflip.certify` call with all requested bounds,
+  ``lam`` = :func:`numbaflip.default_lambda` (label-free), ``precision="auto"``.  The phases are
+  timed **inside that call** by wrapping the internal functions certify itself calls (wrappers
+  are installed for the duration of the call and then removed; times are exclusive, nested
+  calls are subtracted from their caller):
+  ``alpha`` (RidgeAlpha.alpha: cho_solve + the n × k × b product), ``decide``
+  (prediction/degenerate-case kernels), ``chernoff`` (the Newton driver kernels), ``refine``
+  (the mpmath re-evaluation of points whose error interval straddles a radius boundary),
+  ``thresholds`` (numbaflip.tables.get_log_thresholds: tight-threshold table load or
+  computation; tables are cached on disk — a fresh cache directory is used per run, so only
+  tables shipped in ``<repo>/precomputed`` are found without computing), ``radii``
+  (kl_radius + tight_radius outside the table), ``exact`` (exact_radius).
+  Derived totals: *kl+tight* = the call's wall time minus ``exact``; *exact alone* = alpha +
+  decide + exact (what ``certify(bounds=("exact",))`` runs).  The Newton profile comes from
+  ``res.info["newton_iterations"]`` (objective evaluations per test point, summed over rivals
+  for K classes; each is one pass over the n training points): mean and max per point, and
+  the cost per term = chernoff seconds × numba threads / (Σ evaluations × n).
+* the reference (:mod:`numbaflip.reference`, NumPy vectorised over training points, Python loop
+  over test points, scipy minimize_scalar) on a seeded random subsample of test points
+  (``--ref-points``, default 50; all points when m is smaller).  Per-point phases (alpha,
+  Chernoff, exact) are extrapolated linearly to all m points; the threshold table (which does
+  not scale with m) is counted once as measured.  The reference's predictions and radii are
+  compared with numbaflip's on the subsample (tolerance: :func:`numbaflip.reference.compare`).
+* peak memory: ``ru_maxrss`` of a fresh subprocess per size, read after the numbaflip runs and
+  before the reference runs (so it is numbaflip's peak, data included).
+* first-call cost: a subprocess imports numbaflip and certifies two tiny problems (binary and
+  K = 3, all bounds) with an empty temporary ``NUMBA_CACHE_DIR`` (cold: everything compiles),
+  then a second subprocess with the same directory (warm: everything loads from cache).
+* the machine: CPU model, cores, numba thread count, versions; ``os.getloadavg()`` before and
+  after each size (the machine may be shared: timings under load are noisy).
+
+How long it takes
+-----------------
+``--quick``: tiny sizes, ~15 s.  Full default run (sizes a, b, c; q ∈ {0.3, 0.01, 1e-4}; kl,
+tight, exact) on a 2-core machine: roughly 15–30 min, dominated by size (b)'s Newton passes
+and by the reference on (b) (~1 s per test point).
+
+Where it writes
+---------------
+A Markdown report to ``--out`` (default ``out/bench.md``) and the raw numbers next to it as JSON
+(same name, ``.json``).  Progress goes to stderr.
+
+Usage::
+
+    python scripts/bench.py                          # everything
+    python scripts/bench.py --sizes a --qs 0.3,0.01 --bounds kl,tight
+    python scripts/bench.py --quick --out /tmp/bench.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+import numpy as np
+
+#: name → (K or None for binary, n, k, m)
+SIZES = {
+    "a": (None, 13007, 50, 2163),
+    "b": (10, 60000, 30, 10000),
+    "c": (None, 25000, 300, 25000),
+}
+QUICK_SIZES = {
+    "a": (None, 400, 8, 60),
+    "b": (10, 500, 6, 30),
+    "c": (None, 300, 20, 40),
+}
+DEFAULT_QS = ("0.3", "0.01", "1e-4")
+DEFAULT_BOUNDS = ("kl", "tight", "exact")
+PHASES = ("alpha", "decide", "chernoff", "refine", "thresholds", "radii", "exact")
+SEED = 20200712
+
+
+def _log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def make_problem(K, n, k, m, seed=SEED):
+    """Seeded synthetic problem: (X_train, y_train, X_test, y_test)."""
+    rng = np.random.default_rng(seed)
+    scale = 1.0 / np.sqrt(1.0 + np.arange(k))          # decaying spectrum
+    Q, _ = np.linalg.qr(rng.normal(size=(k, k)))
+    mix = (Q * scale) @ Q.T
+    X = rng.normal(size=(n + m, k)) @ mix
+    if K is None:
+        w = rng.normal(size=k)
+        s = X @ w
+        y = (s + 0.5 * s.std() * rng.normal(size=n + m) > 0).astype(np.int64)
+    else:
+        W = rng.normal(size=(k, K))
+        S = X @ W
+        y = np.argmax(S / S.std() * 3.0 + rng.gumbel(size=(n + m, K)), axis=1).astype(np.int64)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+# --------------------------------------------------------------------------------------------
+# Phase instrumentation
+# --------------------------------------------------------------------------------------------
+
+class PhaseTimer:
+    """Exclusive wall time per phase of wrapped functions (nested calls are subtracted)."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.calls = defaultdict(int)
+        self._stack = []
+
+    def wrap(self, name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            self._stack.append(0.0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                el = time.perf_counter() - t0
+                child = self._stack.pop()
+                self.seconds[name] += el - child
+                self.calls[name] += 1
+                if self._stack:
+                    self._stack[-1] += el
+        wrapper.__wrapped__ = fn
+        return wrapper
+
+
+@contextmanager
+def instrumented(timer):
+    """Install timing wrappers on the internals certify calls; always restore them."""
+    from importlib import import_module   # not `import numbaflip.certify as`: the package
+    alpha_mod = import_module("numbaflip.alpha")   # re-exports a *function* named certify
+    cert_mod = import_module("numbaflip.certify")
+    ch = import_module("numbaflip.chernoff")
+    exact_mod = import_module("numbaflip.exact")
+    tables_mod = import_module("numbaflip.tables")
+    tight_mod = import_module("numbaflip.tight")
+    targets = [
+        (alpha_mod.RidgeAlpha, "alpha", "alpha"),
+        (ch, "_binary_decide", "decide"), (ch, "_mc_decide", "decide"),
+        (ch, "_binary_driver", "chernoff"), (ch, "_mc_driver", "chernoff"),
+        (cert_mod._Engine, "_refine_block", "refine"),
+        (exact_mod, "exact_radius", "exact"),
+        (cert_mod, "kl_radius", "radii"), (tight_mod, "tight_radius", "radii"),
+        (tables_mod, "get_log_thresholds", "thresholds"),
+        (tight_mod._tables, "get_log_thresholds", "thresholds"),
+    ]
+    saved = []
+    try:
+        for obj, attr, phase in targets:
+            orig = obj.__dict__[attr] if isinstance(obj, type) else getattr(obj, attr)
+            saved.append((obj, attr, orig))
+            setattr(obj, attr, timer.wrap(phase, orig))
+        yield timer
+    finally:
+        for obj, attr, orig in reversed(saved):
+            setattr(obj, attr, orig)
+
+
+# --------------------------------------------------------------------------------------------
+# One size (run in a fresh subprocess so that ru_maxrss is per size)
+# --------------------------------------------------------------------------------------------
+
+def _warm_up():
+    """Compile / load every kernel once on tiny problems (different q: no table reuse)."""
+    import numbaflip
+    for K in (None, 3):
+        X, y, H, _ = make_problem(K, 60, 4, 8, seed=1)
+        numbaflip.certify(X, y, H, q="0.2", lam=1.0, bounds=DEFAULT_BOUNDS, num_classes=K,
+                          progress=False)
+
+
+def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
+    """Benchmark one size for every q; returns a JSON-able dict."""
+    import resource
+
+    import numba
+
+    import numbaflip
+    from numbaflip import reference as R
+    from numbaflip import tables as tables_mod
+    K, n, k, m = spec
+    out = {"size": name, "K": K, "n": n, "k": k, "m": m, "load_before": os.getloadavg(),
+           "threads": numba.get_num_threads(), "runs": []}
+    t0 = time.perf_counter()
+    X, y, H, yt = make_problem(K, n, k, m, seed)
+    out["data_seconds"] = time.perf_counter() - t0
+    _warm_up()
+    results = {}
+    for q in qs:
+        tables_mod.clear_memory_cache()
+        lam = numbaflip.default_lambda(X, float(q))
+        timer = PhaseTimer()
+        _log(f"size {name}: numbaflip q={q} ...")
+        with instrumented(timer):
+            t0 = time.perf_counter()
+            res = numbaflip.certify(X, y, H, q=q, lam=lam, bounds=bounds, num_classes=K,
+                                    progress=False)
+            wall = time.perf_counter() - t0
+        ph = {p: timer.seconds.get(p, 0.0) for p in PHASES}
+        it = np.asarray(res.info["newton_iterations"], dtype=np.int64)
+        evals = int(it.sum())
+        run = {
+            "q": q, "lam": lam, "wall": wall, "phases": ph,
+            "kl_tight": wall - ph["exact"] if any(b in bounds for b in ("kl", "tight")) else None,
+            "exact_alone": ph["alpha"] + ph["decide"] + ph["exact"] if "exact" in bounds else None,
+            "newton_mean": float(it.mean()), "newton_max": int(it.max()),
+            "newton_p50": float(np.median(it)), "newton_total": evals,
+            "ns_per_term": (ph["chernoff"] * out["threads"] / (evals * n) * 1e9) if evals else None,
+            "mp_refined": int(res.info.get("mp_refined", 0)),
+            "status_counts": {int(s): int(c) for s, c in zip(*np.unique(res.status,
+                                                                         return_counts=True))},
+            "accuracy": float(np.mean(res.prediction == yt)),
+            "median_radius": {b: float(np.median(r)) for b, r in res.radius.items()},
+            "load_after": os.getloadavg(),
+        }
+        _log(f"size {name}: q={q} numbaflip {wall:.2f} s  {ph}")
+        out["runs"].append(run)
+        results[q] = res
+    out["maxrss_mb_numbaflip"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rng = np.random.default_rng(seed + 1)
+    npts = min(m, ref_points)
+    rows = np.sort(rng.choice(m, size=npts, replace=False))
+    scale = m / npts
+    for run in out["runs"]:
+        q = run["q"]
+        res = results[q]
+        _log(f"size {name}: reference q={q} on {npts} of {m} points ...")
+        t0 = time.perf_counter()
+        ref = R.certify_reference(X, y, H[rows], q=q, lam=run["lam"], bounds=bounds,
+                                  num_classes=K)
+        wall = time.perf_counter() - t0
+        tm = ref.timings
+        smoothing = any(b in ("kl", "tight") for b in bounds)
+        run["ref"] = {
+            "points": npts, "scale": scale, "wall_subsample": wall, "timings": tm,
+            "kl_tight": ((tm["alpha"] + tm["chernoff"]) * scale + tm["thresholds"]
+                         + tm["radii"]) if smoothing else None,
+            "exact_alone": (tm["alpha"] + tm["exact"]) * scale if "exact" in bounds else None,
+            "evals_mean": float(ref.evaluations.mean()),
+        }
+        bad = R.compare(ref, res, rows)
+        run["agree"] = {key: int(v.size) for key, v in bad.items()}
+        run["agree_points"] = npts
+        _log(f"size {name}: q={q} reference {wall:.1f} s on {npts} pts; disagreements "
+             f"{run['agree']}")
+    out["maxrss_mb_total"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out["load_after"] = os.getloadavg()
+    return out
+
+
+def _worker_main(payload):
+    args = json.loads(payload)
+    out = run_size(args["name"], tuple(args["spec"]), args["qs"], tuple(args["bounds"]),
+                   args["ref_points"])
+    print("BENCH-JSON " + json.dumps(out), flush=True)
+
+
+def _run_size_subprocess(name, spec, qs, bounds, ref_points):
+    payload = json.dumps({"name": name, "spec": list(spec), "qs": list(qs),
+                          "bounds": list(bounds), "ref_points": ref_points})
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="numbaflip-bench-tables-") as tdir:
+        env["NUMBAFLIP_TABLE_DIR"] = tdir
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_worker", payload],
+                              stdout=subprocess.PIPE, stderr=None, env=env, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker for size {name} failed (exit {proc.returncode})")
+    for line in proc.stdout.splitlines():
+        if line.startswith("BENCH-JSON "):
+            return json.loads(line[len("BENCH-JSON "):])
+    raise RuntimeError(f"benchmark worker for size {name} printed no result")
+
+
+# --------------------------------------------------------------------------------------------
+# First-call cost
+# --------------------------------------------------------------------------------------------
+
+_FIRST_CALL = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+import numbaflip
+t2 = time.perf_counter()
+sys.path.insert(0, {scripts!r})
+from bench import make_problem
+out = {{"import_numpy": t1 - t0, "import_numbaflip": t2 - t1}}
+for K, key in ((None, "binary"), (3, "k3")):
+    X, y, H, _ = make_problem(K, 60, 4, 8, seed=1)
+    t = time.perf_counter()
+    numbaflip.certify(X, y, H, q="0.2", lam=1.0, bounds={bounds!r}, num_classes=K,
+                      progress=False)
+    out["first_" + key] = time.perf_counter() - t
+out["total"] = time.perf_counter() - t0
+print("BENCH-JSON " + json.dumps(out))
+"""
+
+
+def first_call_times(bounds, modes=("cold", "warm")):
+    """{mode: {...seconds...}}.  cold: empty temporary NUMBA_CACHE_DIR; warm: the same directory
+    again after the cold run.  With modes=("warm",) alone nothing is compiled: the warm run
+    uses the default cache location (NUMBA_CACHE_DIR as in the environment)."""
+    code = _FIRST_CALL.format(scripts=os.path.dirname(os.path.abspath(__file__)),
+                              bounds=tuple(bounds))
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="numbaflip-bench-numba-") as ndir, \
+            tempfile.TemporaryDirectory(prefix="numbaflip-bench-tables-") as tdir:
+        env = dict(os.environ, NUMBAFLIP_TABLE_DIR=tdir)
+        if "cold" in modes:
+            env["NUMBA_CACHE_DIR"] = ndir
+        for mode in ("cold", "warm"):
+            if mode not in modes:
+                continue
+            load = os.getloadavg()
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", code], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise RuntimeError(f"first-call subprocess failed:\n{proc.stderr[-2000:]}")
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH-JSON ")][-1]
+            rec = json.loads(line[len("BENCH-JSON "):])
+            rec["process_wall"] = wall
+            rec["load"] = load
+            out[mode] = rec
+            _log(f"first call ({mode} numba cache): {rec}")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Environment and report
+# --------------------------------------------------------------------------------------------
+
+def machine_info():
+    import llvmlite
+    import numba
+    import scipy
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numbaflip
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "scipy": scipy.__version__, "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__, "numbaflip": numbaflip.__version__,
+        "platform": platform.platform(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def _f(x, nd=2):
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.{nd}f}"
+
+
+def _ratio(a, b):
+    if a is None or b is None or b <= 0:
+        return "–"
+    return f"{a / b:.0f}×" if a / b >= 10 else f"{a / b:.1f}×"
+
+
+def _load(t):
+    return "/".join(f"{v:.1f}" for v in t[:1]) if t else "?"
+
+
+def render(report):
+    """The Markdown report (main table first: numbaflip vs reference, with the ratio)."""
+    mi = report["machine"]
+    L = []
+    L.append("# numbaflip benchmark\n")
+    L.append(f"Machine: {mi['cpu']}, {mi['cores']} cores, numba threads {mi['numba_threads']}; "
+             f"Python {mi['python']}, NumPy {mi['numpy']}, SciPy {mi['scipy']}, "
+             f"Numba {mi['numba']}, llvmlite {mi['llvmlite']}; numbaflip {mi['numbaflip']}; "
+             f"{mi['date']}.  Generated by `scripts/bench.py {' '.join(report['argv'])}`"
+             f"{' (quick: tiny sizes, smoke test only)' if report['quick'] else ''}.\n")
+    L.append("Synthetic seeded data (Gaussian features, noisy linear teacher).  Warm JIT cache. "
+             "Seconds of wall time.  *Reference* = `numbaflip.reference` (NumPy/SciPy), timed "
+             "on a random subsample of test points and extrapolated linearly to all m "
+             "(threshold table counted once).  *Agree* = disagreements with numbaflip on that "
+             "subsample (predictions / radii beyond the tolerance of "
+             "`numbaflip.reference.compare`), out of the points checked.  *Load* = 1-min load "
+             "average before the size → after the run (2 cores; other jobs make timings "
+             "noisy).\n")
+    L.append("| size | K | n | k | m | q | kl+tight | ref kl+tight | × | exact alone | "
+             "ref exact | × | agree (pred/kl/tight/exact of pts) | load |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in report["sizes"]:
+        for r in s["runs"]:
+            ref = r.get("ref", {})
+            ag = r.get("agree", {})
+            agree = "/".join(str(ag.get(b, "–")) for b in ("prediction", "kl", "tight",
+                                                             "exact"))
+            L.append(
+                f"| {s['size']} | {s['K'] or 2} | {s['n']} | {s['k']} | {s['m']} | {r['q']} | "
+                f"{_f(r['kl_tight'])} | {_f(ref.get('kl_tight'))} | "
+                f"{_ratio(ref.get('kl_tight'), r['kl_tight'])} | {_f(r['exact_alone'])} | "
+                f"{_f(ref.get('exact_alone'))} | {_ratio(ref.get('exact_alone'), r['exact_alone'])}"
+                f" | {agree} of {r.get('agree_points', 0)} | {_load(s['load_before'])}→"
+                f"{_load(r['load_after'])} |")
+    L.append("")
+    L.append("## numbaflip phases (seconds, exclusive) and Newton profile\n")
+    L.append("Timed inside one `certify(..., bounds=all)` call by wrapping the internal "
+             "functions it calls.  *evals/pt*: objective evaluations (passes over the n "
+             "training points) per test point, summed over the K−1 rivals for K classes "
+             "(`res.info['newton_iterations']`).  *ns/term*: chernoff seconds × threads / "
+             "(Σ evals × n).  *mp*: points re-evaluated in mpmath.\n")
+    L.append("| size | q | " + " | ".join(PHASES) + " | certify wall | evals/pt mean/med/max | "
+             "ns/term | mp | accuracy | median radius (kl/tight/exact) |")
+    L.append("|---|---|" + "---|" * len(PHASES) + "---|---|---|---|---|---|")
+    for s in report["sizes"]:
+        for r in s["runs"]:
+            ph = r["phases"]
+            med = "/".join(_f(r["median_radius"].get(b), 0) if b in r["median_radius"] else "–"
+                           for b in ("kl", "tight", "exact"))
+            L.append(f"| {s['size']} | {r['q']} | " + " | ".join(_f(ph[p], 3) for p in PHASES)
+                     + f" | {_f(r['wall'])} | {r['newton_mean']:.1f}/{r['newton_p50']:.0f}/"
+                     f"{r['newton_max']} | {_f(r['ns_per_term'], 1)} | {r['mp_refined']} | "
+                     f"{r['accuracy']:.3f} | {med} |")
+    L.append("")
+    L.append("## Reference phases (seconds on the subsample, not extrapolated)\n")
+    L.append("| size | q | points | alpha | chernoff | thresholds | radii | exact | "
+             "evals/pt mean |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for s in report["sizes"]:
+        for r in s["runs"]:
+            ref = r.get("ref")
+            if not ref:
+                continue
+            tm = ref["timings"]
+            L.append(f"| {s['size']} | {r['q']} | {ref['points']} | {_f(tm['alpha'], 3)} | "
+                     f"{_f(tm['chernoff'], 3)} | {_f(tm['thresholds'], 3)} | "
+                     f"{_f(tm['radii'], 3)} | {_f(tm['exact'], 3)} | {ref['evals_mean']:.1f} |")
+    L.append("")
+    L.append("## Peak memory (ru_maxrss of one subprocess per size)\n")
+    L.append("| size | n | m | numbaflip runs (MB) | incl. reference (MB) |")
+    L.append("|---|---|---|---|---|")
+    for s in report["sizes"]:
+        L.append(f"| {s['size']} | {s['n']} | {s['m']} | {s['maxrss_mb_numbaflip']:.0f} | "
+                 f"{s['maxrss_mb_total']:.0f} |")
+    L.append("")
+    fc = report.get("first_call") or {}
+    if fc:
+        L.append("## Import and first call (fresh subprocess, tiny binary + K = 3 problems, "
+                 "all bounds)\n")
+        L.append("| numba cache | import numbaflip | first certify (binary) | first certify "
+                 "(K=3) | import + first calls | process wall | load |")
+        L.append("|---|---|---|---|---|---|---|")
+        for mode, rec in fc.items():
+            L.append(f"| {mode} | {_f(rec['import_numbaflip'])} | {_f(rec['first_binary'])} | "
+                     f"{_f(rec['first_k3'])} | {_f(rec['total'])} | {_f(rec['process_wall'])} "
+                     f"| {_load(rec['load'])} |")
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="a,b,c", help="comma-separated subset of a,b,c")
+    p.add_argument("--qs", default=",".join(DEFAULT_QS), help="comma-separated q values")
+    p.add_argument("--bounds", default=",".join(DEFAULT_BOUNDS), help="subset of kl,tight,exact")
+    p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--ref-points", type=int, default=50,
+                   help="test points the reference is timed on (extrapolated to m)")
+    p.add_argument("--first-call", default="cold,warm",
+                   help="which first-call measurements to run: cold,warm | warm | none")
+    p.add_argument("--out", default=os.path.join("out", "bench.md"))
+    p.add_argument("--_worker", help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args._worker:
+        _worker_main(args._worker)
+        return 0
+    table = QUICK_SIZES if args.quick else SIZES
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    for s in sizes:
+        if s not in table:
+            raise SystemExit(f"unknown size {s!r}; choose from {', '.join(table)}")
+    qs = [q.strip() for q in args.qs.split(",") if q.strip()]
+    bounds = tuple(b.strip() for b in args.bounds.split(",") if b.strip())
+    report = {"argv": list(argv) if argv is not None else sys.argv[1:], "quick": args.quick,
+              "machine": machine_info(), "sizes": [], "first_call": {}}
+    modes = tuple(x for x in args.first_call.split(",") if x in ("cold", "warm"))
+    if modes:
+        report["first_call"] = first_call_times(bounds, modes)
+    for s in sizes:
+        _log(f"size {s}: {table[s]}")
+        report["sizes"].append(_run_size_subprocess(s, table[s], qs, bounds, args.ref_points))
+    text = render(report)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(text)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
+        json.dump(report, fh, indent=1)
+    _log(f"wrote {args.out}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
