@@ -371,13 +371,72 @@ def _lse3(x, y, z):
 
 
 @njit(cache=True)
+def _term_cr(x, is_c, q, pm, lq1, lpm, lp0):
+    """Log-MGF term of a training point labelled c (``is_c``) or r, at x = tα (math.md §3).
+
+    y = c: log((1−q)e^{−x} + p₀ + p₋e^{x});  y = r: log(p₋e^{−x} + p₀ + (1−q)e^{x}).
+    Returns (term, pa, pc, mag): the tilted probabilities of d = +1 and d = −1 and the
+    magnitude whose multiple by 3u bounds the float64 error of ``term``.
+    """
+    if abs(x) < 0.5:
+        # log(1 + P_c·expm1(−x) + P_r·expm1(x)): accurate near 0 (no cancellation)
+        if is_c:
+            wa = 1.0 - q
+            wc = pm
+        else:
+            wa = pm
+            wc = 1.0 - q
+        ep_ = math.expm1(x)
+        em_ = -ep_ / (1.0 + ep_)          # expm1(−x), no second transcendental
+        arg = wa * em_ + wc * ep_
+        term = math.log1p(arg)
+        zz = 1.0 + arg
+        pa = wa * (1.0 + em_) / zz
+        pc = wc * (1.0 + ep_) / zz
+        return term, pa, pc, 6.0 * (wa * abs(em_) + wc * abs(ep_)) + abs(term) + 2.0 * abs(x)
+    if is_c:
+        la = lq1   # weight of e^{−x} (Y = c, d = +1)
+        lc = lpm   # weight of e^{+x} (Y = r, d = −1)
+    else:
+        la = lpm
+        lc = lq1
+    u1 = la - x
+    u3 = lc + x
+    term, mx = _lse3(u1, lp0, u3)
+    pa = math.exp(u1 - term)
+    pc = math.exp(u3 - term)
+    mag = abs(la) + abs(lc) + abs(x) + abs(mx) + abs(term) + 2.0
+    if lp0 > -_INF:
+        mag += abs(lp0)
+    return term, pa, pc, mag
+
+
+@njit(cache=True)
+def _term_other(x, pm, lpm):
+    """Log-MGF term of a training point with any other label: log1p(4p₋ sinh²(x/2))."""
+    if abs(x) < 20.0:
+        # 4 sinh²(x/2) = expm1(x)² / (1 + expm1(x)): one transcendental, no cancellation
+        ep_ = math.expm1(x)
+        ex = 1.0 + ep_
+        s4 = ep_ * ep_ / ex
+        zz = 1.0 + pm * s4
+        term = math.log1p(pm * s4)
+        pa = pm / (ex * zz)
+        pc = pm * ex / zz
+        return term, pa, pc, 6.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
+    l1m2 = math.log1p(-2.0 * pm)
+    term, mx = _lse3(lpm - x, l1m2, lpm + x)
+    pa = math.exp(lpm - x - term)
+    pc = math.exp(lpm + x - term)
+    return term, pa, pc, 2.0 * abs(lpm) + abs(x) + abs(l1m2) + abs(mx) + abs(term) + 2.0
+
+
+@njit(cache=True)
 def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
     """f_cr(t), derivatives and a rigorous float64 error bound (math.md §3), t > 0.
 
-    Per training point j with x = tα_j, the log moment generating function of
-    −x·(1{Y_j = c} − 1{Y_j = r}):
-      y_j = c: log((1−q)e^{−x} + p₀ + p₋e^{x});  y_j = r: log(p₋e^{−x} + p₀ + (1−q)e^{x});
-      other:   log1p(4p₋ sinh²(x/2)).
+    f_cr(t) = Σ_j log E[exp(−tα_j d_j)], d_j = 1{Y_j = c} − 1{Y_j = r}: the Chernoff
+    exponent of P(s_c − s_r ≤ 0).  Compensated (Neumaier) summation.
     """
     n = a.shape[0]
     s = 0.0
@@ -389,55 +448,11 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
         aj = a[j]
         x = t * aj
         lab = y[j]
-        if (lab == c or lab == r) and abs(x) < 0.5:
-            # log(1 + P_c·expm1(−x) + P_r·expm1(x)): accurate near 0 (no cancellation)
-            if lab == c:
-                wa = 1.0 - q
-                wc = pm
-            else:
-                wa = pm
-                wc = 1.0 - q
-            ep_ = math.expm1(x)
-            em_ = -ep_ / (1.0 + ep_)          # expm1(−x), no second transcendental
-            arg = wa * em_ + wc * ep_
-            term = math.log1p(arg)
-            zz = 1.0 + arg
-            pa = wa * (1.0 + em_) / zz
-            pc = wc * (1.0 + ep_) / zz
-            mag += 6.0 * (wa * abs(em_) + wc * abs(ep_)) + abs(term) + 2.0 * abs(x)
-        elif lab == c or lab == r:
-            if lab == c:
-                la = lq1   # weight of e^{−x} (Y = c, d = +1)
-                lc = lpm   # weight of e^{+x} (Y = r, d = −1)
-            else:
-                la = lpm
-                lc = lq1
-            u1 = la - x
-            u3 = lc + x
-            term, mx = _lse3(u1, lp0, u3)
-            pa = math.exp(u1 - term)
-            pc = math.exp(u3 - term)
-            mag += abs(la) + abs(lc) + abs(x) + abs(mx) + abs(term) + 2.0
-            if lp0 > -_INF:
-                mag += abs(lp0)
+        if lab == c or lab == r:
+            term, pa, pc, mg = _term_cr(x, lab == c, q, pm, lq1, lpm, lp0)
         else:
-            ax = abs(x)
-            if ax < 20.0:
-                # 4 sinh²(x/2) = expm1(x)² / (1 + expm1(x)): one transcendental, no cancellation
-                ep_ = math.expm1(x)
-                ex = 1.0 + ep_
-                s4 = ep_ * ep_ / ex
-                zz = 1.0 + pm * s4
-                term = math.log1p(pm * s4)
-                pa = pm / (ex * zz)
-                pc = pm * ex / zz
-                mag += 6.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
-            else:
-                l1m2 = math.log1p(-2.0 * pm)
-                term, mx = _lse3(lpm - x, l1m2, lpm + x)
-                pa = math.exp(lpm - x - term)
-                pc = math.exp(lpm + x - term)
-                mag += 2.0 * abs(lpm) + abs(x) + abs(l1m2) + abs(mx) + abs(term) + 2.0
+            term, pa, pc, mg = _term_other(x, pm, lpm)
+        mag += mg
         tmp = s + term
         if abs(s) >= abs(term):
             comp += (s - tmp) + term
@@ -453,12 +468,71 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
 
 
 @njit(cache=True)
-def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, max_evals_far, far_cut):
+def _joint_eval(a, y, c, K, t, q, pm, lq1, lpm, lp0, out_f, out_g, out_h, out_err):
+    """f_cr(t) and derivatives for *every* rival r at one common t, in one pass.
+
+    f_cr separates by class: the class-c terms are shared, a point of class k contributes its
+    "r-role" term to f_ck and its "other" term to every other rival, so two term evaluations
+    per point give all K − 1 objectives.  Plain summation with the bound γ_n Σ|terms| (this
+    pass only screens far rivals, whose share of the union bound is negligible).
+    """
+    n = a.shape[0]
+    hs = np.zeros(K)
+    hg = np.zeros(K)
+    hh = np.zeros(K)
+    gs = np.zeros(K)
+    gg = np.zeros(K)
+    gh = np.zeros(K)
+    mag = np.zeros(K)     # error magnitudes of the r-role terms per class
+    gmag = np.zeros(K)    # ... of the other-role terms per class
+    for j in range(n):
+        aj = a[j]
+        x = t * aj
+        lab = y[j]
+        term, pa, pc, mg = _term_cr(x, lab == c, q, pm, lq1, lpm, lp0)
+        dm = pc - pa
+        hs[lab] += term
+        hg[lab] += aj * dm
+        hh[lab] += aj * aj * (pa + pc - dm * dm)
+        mag[lab] += mg + abs(term) * (n + 4)
+        if lab != c:
+            term, pa, pc, mg = _term_other(x, pm, lpm)
+            dm = pc - pa
+            gs[lab] += term
+            gg[lab] += aj * dm
+            gh[lab] += aj * aj * (pa + pc - dm * dm)
+            gmag[lab] += mg + abs(term) * (n + 4)
+    gtot = 0.0
+    ggtot = 0.0
+    ghtot = 0.0
+    gmtot = 0.0
+    gabs = 0.0
+    for k in range(K):
+        if k != c:
+            gtot += gs[k]
+            ggtot += gg[k]
+            ghtot += gh[k]
+            gmtot += gmag[k]
+            gabs += abs(gs[k])
+    for r in range(K):
+        if r == c:
+            continue
+        f = hs[c] + hs[r] + (gtot - gs[r])
+        out_f[r] = f
+        out_g[r] = hg[c] + hg[r] + (ggtot - gg[r])
+        out_h[r] = max(hh[c] + hh[r] + (ghtot - gh[r]), 0.0)
+        out_err[r] = 3.0 * _U * (mag[c] + mag[r] + gmtot) \
+            + 8.0 * _U * (gabs + abs(hs[c]) + abs(hs[r]) + abs(f)) + 1e-300
+
+
+@njit(cache=True)
+def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead):
     """Safeguarded Newton for min_{t>0} f_cr(t), f_cr'(0) < 0.
 
-    If ``max_evals_far`` > 0, stop after that many evaluations when the upper value is already
-    below ``far_cut`` (a far rival whose contribution to the union bound is negligible: any t > 0
-    gives a valid bound, so stopping early is sound and only loosens by < e^{far_cut − lead}).
+    ``lead``: the largest pairwise value found so far (−inf for the first rival).  A rival
+    whose value is far below the lead adds little to the union bound, so its tolerance is
+    scaled by e^{lead − f}: stopping early is sound (any t > 0 gives a valid bound) and loosens
+    the union bound by at most rtol relative.
     Returns (upper value, error bound, t, iterations, converged).
     """
     lo = 0.0
@@ -479,9 +553,6 @@ def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, max_evals_
             best_val = val
             best_err = err
             best_u = u
-        if max_evals_far > 0 and it >= max_evals_far and best_val < far_cut:
-            converged = True
-            break
         if fp < 0.0:
             lo = u
         elif fp > 0.0:
@@ -490,7 +561,10 @@ def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, max_evals_
             converged = True
             break
         dec = fp * fp / fpp if fpp > 0.0 else _INF
-        if dec <= rtol * abs(f) + 0.1 * err:
+        atol = 0.0
+        if lead > -_INF:
+            atol = rtol * max(abs(lead), 1.0) * math.exp(min(lead - f, 700.0))
+        if dec <= rtol * abs(f) + 0.1 * err + atol:
             converged = True
             break
         un, dx, dxold = _safe_step(u, fp, fpp, lo, hi, dx, dxold)
@@ -526,9 +600,11 @@ def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
     """Parallel over test points: union bound over the K−1 rivals of the predicted class.
 
     ``out_pair[j, k]``: upper bound on log B_{pred,k} (0 for tied rivals, −inf for pred itself);
-    ``out_t[j, k]``: the t used (0 where B = 1).  Far rivals (Gaussian estimate more than
-    ``far_gap`` nats below the closest rival) get a single evaluation at the Gaussian guess when
-    that already puts them ``far_gap`` below the lead; otherwise a full Newton solve.
+    ``out_t[j, k]``: the t used (0 where B = 1).  The closest rival (by the Gaussian estimate)
+    gets a full Newton solve; a rival whose Bernstein bound, or whose value at the lead's t
+    (one joint pass for all rivals), is ``far_gap`` nats below the lead keeps that bound (its
+    share of the union bound is below e^{−far_gap}); the others get Newton with a tolerance
+    weighted by their share.  Any t > 0 gives a valid bound, so all of this is sound.
     """
     m = A.shape[0]
     pm = q / (K - 1)
@@ -596,27 +672,64 @@ def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
         iters = 0
         allconv = True
         maxerr = 0.0
-        # Closest rival first (largest Gaussian estimate), full Newton; tied rivals have B = 1.
-        lead = -_INF
+        # Closest rival first (largest Gaussian estimate): full Newton.  Then one joint pass at
+        # its t screens all other rivals; only those within far_gap of the lead get Newton.
+        # Tied rivals have B = 1.
         order = np.argsort(-approx)
+        lead_k = -1
         for idx in range(K):
             k = order[idx]
-            if k == c or tied[j, k]:
+            if k != c and not tied[j, k]:
+                lead_k = k
+                break
+        lead = -_INF
+        t_lead = 0.0
+        if lead_k >= 0:
+            v, e, t, it, conv = _pair_newton(a, y, c, lead_k, guess[lead_k], q, pm, lq1, lpm,
+                                             lp0, rtol, maxiter, -_INF)
+            lead = v
+            t_lead = t
+            vals[lead_k] = min(v, 0.0)
+            out_t[j, lead_k] = t
+            iters += it
+            maxerr = e
+            if not conv:
+                allconv = False
+        need_joint = False
+        for k in range(K):
+            if k != c and k != lead_k and not tied[j, k] and bern[k] >= lead - far_gap:
+                need_joint = True
+        jf = np.full(K, _INF)
+        jg = np.zeros(K)
+        jh = np.zeros(K)
+        je = np.zeros(K)
+        if need_joint:
+            _joint_eval(a, y, c, K, t_lead, q, pm, lq1, lpm, lp0, jf, jg, jh, je)
+            iters += 2
+        for idx in range(K):
+            k = order[idx]
+            if k == c or k == lead_k or tied[j, k]:
                 continue
-            if lead == -_INF:
-                v, e, t, it, conv = _pair_newton(a, y, c, k, guess[k], q, pm, lq1, lpm,
-                                                 lp0, rtol, maxiter, 0, 0.0)
-                lead = v
-            elif bern[k] < lead - far_gap:
-                # Far rival: Bernstein already makes its share of the union bound negligible.
+            if bern[k] < lead - far_gap:
+                # Bernstein already makes this rival's share of the union bound negligible.
                 v = _up(bern[k])
                 e = 0.0
                 t = guess[k]
                 it = 0
                 conv = True
+            elif jf[k] + je[k] < lead - far_gap:
+                v = _up(jf[k] + je[k])
+                e = je[k]
+                t = t_lead
+                it = 0
+                conv = True
             else:
-                v, e, t, it, conv = _pair_newton(a, y, c, k, guess[k], q, pm, lq1, lpm,
-                                                 lp0, rtol, maxiter, 1, lead - far_gap)
+                # Start from the Newton step off the joint evaluation.
+                u0 = t_lead - jg[k] / jh[k] if jh[k] > 0.0 else guess[k]
+                if not (u0 > 0.0 and u0 < _INF):
+                    u0 = guess[k]
+                v, e, t, it, conv = _pair_newton(a, y, c, k, u0, q, pm, lq1, lpm, lp0,
+                                                 rtol, maxiter, lead)
                 if v > lead:
                     lead = v
             vals[k] = min(v, 0.0)
