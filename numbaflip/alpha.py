@@ -19,6 +19,9 @@ import scipy.linalg
 from ._config import config
 from .errors import NumbaflipInputError
 
+#: Largest k × n for which (XᵀX + λI)⁻¹ Xᵀ is kept in memory (8 bytes each: 400 MB).
+_MAX_PRECOMPUTED = 50_000_000
+
 
 def design_matrix(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
     """``X`` with a trailing column of ones when ``fit_intercept`` (λ regularises it too)."""
@@ -100,9 +103,18 @@ class RidgeAlpha:
                 f"XᵀX + λI is not positive definite (λ = {self.lam:g}, k = {self.k} feature "
                 "columns): the features are collinear. Use lam > 0 (for example lam='auto').")
 
+        # M = (XᵀX + λI)⁻¹ Xᵀ (k × n) by Cholesky solves, so that each block of alpha is one
+        # matrix product H M.  Skipped when k × n is large (then each block is solved).
+        self.M = None
+        if self.k * self.n <= _MAX_PRECOMPUTED:
+            self.M = np.ascontiguousarray(
+                scipy.linalg.cho_solve(self.cho, self.XT, check_finite=False))
+
     def alpha(self, H: np.ndarray) -> np.ndarray:
         """alpha for the test rows ``H`` (b × k, without intercept column): shape (b, n)."""
         Hd = design_matrix(H, self.fit_intercept)
+        if self.M is not None:
+            return Hd @ self.M
         W = scipy.linalg.cho_solve(self.cho, Hd.T, check_finite=False)  # (k, b)
         return np.ascontiguousarray(W.T @ self.XT)
 
