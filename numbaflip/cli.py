@@ -68,6 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="K for the K-class formulation; omit for binary labels {0,1}")
     c.add_argument("--label-column", default="-1",
                    help="index or CSV header name of the label column (default: last)")
+    c.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                   help="CSV header row: auto-detect (default), yes or no")
     c.add_argument("--no-intercept", action="store_true", help="do not append a ones column")
     c.add_argument("--precision", default="auto", choices=("auto", "float64", "mp"))
     c.add_argument("--radii", default=",".join(map(str, DEFAULT_RADII)),
@@ -104,12 +106,15 @@ def _cmd_certify(a) -> int:
     from . import io
     from .certify import certify
     label_col = _label_column(a.label_column)
-    X_train, y_train = io.load_table(a.train, label_column=label_col, has_labels=True)
+    header = {"auto": None, "yes": True, "no": False}[a.header]
+    X_train, y_train = io.load_table(a.train, label_column=label_col, has_labels=True,
+                                     header=header)
     # Test labels are optional: present iff the test file has one more column than X_train.
-    T, _ = io.load_table(a.test, has_labels=False)
+    T, _ = io.load_table(a.test, has_labels=False, header=header)
     y_test = None
     if T.shape[1] == X_train.shape[1] + 1:
-        X_test, y_test = io.load_table(a.test, label_column=label_col, has_labels=True)
+        X_test, y_test = io.load_table(a.test, label_column=label_col, has_labels=True,
+                                       header=header)
     elif T.shape[1] == X_train.shape[1]:
         X_test = T
     else:

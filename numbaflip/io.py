@@ -427,7 +427,7 @@ def _load_csv(fspath: str, label_column, has_labels, header):
             raise NumbaflipInputError(
                 f"cannot tell whether line {lines[0][0]} of {fspath!r} is a header: it mixes "
                 f"numbers and text (column {j + 1} is {first_cells[j]!r}); pass header=True "
-                "if it is a header, or fix that cell")
+                "(CLI: --header yes) if it is a header, or fix that cell")
     names = None
     if header:
         names = first_cells
