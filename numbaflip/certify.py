@@ -329,7 +329,10 @@ class _Engine:
             out["kl"] = kl_radius(ell, self.q, self.K, self.n)
         if "tight" in self.bounds:
             from .tight import tight_radius
-            out["tight"] = tight_radius(ell, self.q_str, self.K, self.n)
+            # Both radii are valid certificates, so their maximum is one too; the tight one is
+            # never smaller in exact arithmetic, this only guards against rounding at a boundary.
+            kl = out["kl"] if "kl" in out else kl_radius(ell, self.q, self.K, self.n)
+            out["tight"] = np.maximum(tight_radius(ell, self.q_str, self.K, self.n), kl)
         return out
 
     def _refine_block(self, A, sl):
