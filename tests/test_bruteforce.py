@@ -14,7 +14,7 @@ import numbaflip
 from naive import brute_force_binary, brute_force_multiclass
 
 FULL = os.environ.get("NUMBAFLIP_FULL_TESTS") == "1"
-N_SEEDS = 120 if FULL else 40
+N_SEEDS = 250 if FULL else 80
 
 
 def _binary_alpha_rows(rng, n):
@@ -94,3 +94,23 @@ def test_degenerate_binary_exact_values():
     expected = np.log(q * (1 - q) * q)
     assert res.status[2] == 3
     assert expected <= res.log_p_wrong[2] <= expected + 1e-12
+
+
+def test_bruteforce_instances_are_not_vacuous():
+    """The instances above must exercise certified radii, not only −1 (else the comparison
+    with the true radius could never fail)."""
+    kl_pos = tight_gain = true_pos = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(3, 9))
+        y = rng.integers(0, 2, size=n)
+        y[0], y[1] = 0, 1
+        q = BINARY_QS[seed % len(BINARY_QS)]
+        A = _binary_alpha_rows(rng, n)
+        res = numbaflip.certify_alpha(A, y, q=q, bounds=("kl", "tight"))
+        for j in range(A.shape[0]):
+            _, true_r = brute_force_binary(A[j], y, float(q), res.prediction[j])
+            kl_pos += 1 <= res.radius["kl"][j] < n
+            tight_gain += res.radius["tight"][j] > res.radius["kl"][j]
+            true_pos += 1 <= true_r < n
+    assert kl_pos >= 5 and tight_gain >= 3 and true_pos >= 10, (kl_pos, tight_gain, true_pos)
