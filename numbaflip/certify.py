@@ -368,7 +368,7 @@ class _Engine:
                 v = _mp.mp_multiclass_log_bound(A[j], self.y, int(self.pred[g]), self.K,
                                                 self.q_str, self.t[g])
             if v < self.logb[g]:
-                self.logb[g] = min(v, 0.0)
+                self.logb[g] = v
                 self.err[g] = 0.0
             self.n_mp += 1
 

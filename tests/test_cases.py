@@ -96,3 +96,25 @@ def test_case_from_features(path, results):
     if "tight" in res.radius:
         np.testing.assert_array_equal(res.radius["tight"],
                                       [o["radius_tight"] for o in d["outputs"]])
+
+
+MP_FILES = [p for p in FILES if p.stem in (
+    "bin_ridge_q1e-4_n500", "bin_ridge_q1e-5_n50", "bin_tiny_bruteforce", "mc3_ridge_q1e-4_n60",
+    "mc3_top_tie", "mc10_ridge_q1e-3_n300", "bin_limit_sumpos_half", "bin_unbounded_small")]
+
+
+@pytest.mark.parametrize("path", MP_FILES, ids=lambda p: p.stem)
+def test_case_precision_mp(path):
+    """precision='mp' (every point re-evaluated in mpmath at the t used): same predictions and
+    radii, and the upper bound is still never below the exact value."""
+    d, A, y, nc = _load(path)
+    res = numbaflip.certify_alpha(A, y, q=d["q"], num_classes=nc, bounds=_bounds(),
+                                  precision="mp")
+    for j, o in enumerate(d["outputs"]):
+        assert res.prediction[j] == o["pred"]
+        assert res.radius["kl"][j] == o["radius_kl"]
+        assert res.radius["tight"][j] == o["radius_tight"]
+        ref = _ref_logb(o)
+        if ref != -np.inf:
+            assert mpmath.mpf(float(res.log_p_wrong[j])) >= ref
+            assert abs(mpmath.mpf(float(res.log_p_wrong[j])) - ref) <= 1e-9 * abs(ref)
