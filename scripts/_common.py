@@ -3,11 +3,14 @@
 * :func:`read_idx` / :func:`load_mnist_dir` read MNIST-format IDX files (raw or gzipped).
 * :func:`pca_features` fits PCA on unlabelled training data (numpy only).
 * :func:`certify_grid` runs :func:`numbaflip.certify` over a grid of q and collects certified
-  accuracy per bound.
+  accuracy per bound, plus the exact label-flipping attack on the plain ridge classifier
+  (:func:`numbaflip.attack`, ``kind="exact"``, q = 0) as an empirical upper bound.
 * :func:`paper_table` formats a table in the layout of the paper's Tables 1–5: rows q,
-  columns r (with the bounds side by side), the best value in each column in bold.
-* :func:`save_plot` draws certified accuracy against r (PNG + SVG) with
-  :func:`numbaflip.report.plot_certified_accuracy` when matplotlib is present.
+  columns r (with the bounds side by side), the best value in each column in bold, and an
+  "attack (upper bound)" row for the undefended ridge classifier like the paper's
+  "(undefended)" rows.
+* :func:`save_plot` draws certified accuracy against r in the style of the paper's Figure 1
+  (PNG, and SVG when small) with matplotlib, when it is installed.
 """
 from __future__ import annotations
 
@@ -111,13 +114,21 @@ def subsample(n, k, seed):
 # certification over a q grid
 # --------------------------------------------------------------------------------------------
 def certify_grid(X_train, y_train, X_test, y_test, *, qs, radii, bounds, num_classes=None,
-                 lam="auto", log=sys.stderr, label=""):
+                 lam="auto", attack=True, log=sys.stderr, label=""):
     """Certify at every q; returns a dict with per-(q, bound) certified accuracy.
 
     Result keys: ``acc[bound][q]`` → array over ``radii``; ``clean[q]``; ``seconds[q]``;
     ``bounds`` (those used); ``radius[bound][q]`` (per-test-point radii),
     ``prediction[q]`` and ``result[q]`` (the :class:`numbaflip.CertifyResult`).  ``exact``
     is additionally run at q = 0 (plain ridge) when requested.
+
+    With ``attack=True`` the plain ridge classifier (q = 0) is also attacked with
+    :func:`numbaflip.attack` (``kind="exact"``): ``attack`` holds ``size`` (minimal number of
+    label changes that alter each prediction, −1 if none), ``prediction``, ``radius_ub``
+    (size − 1, n where no attack exists: the prediction is *not* robust to ``size`` flips),
+    ``acc`` (fraction of test points correct with ``radius_ub ≥ r``: an empirical upper bound
+    on certified accuracy), ``seconds`` and ``matches_exact`` (whether ``radius_ub`` equals the
+    exact radius at q = 0 for every point, as it must: the greedy attack is minimal).
     """
     import numbaflip
     from numbaflip.demo import available_bounds
@@ -150,6 +161,27 @@ def certify_grid(X_train, y_train, X_test, y_test, *, qs, radii, bounds, num_cla
             med = {b: int(np.median(r.radius[b])) for b in bset}
             print(f"  {label} q={q:g}: {dt:.1f} s, clean {res['clean'][q]:.4f}, "
                   f"median radius {med}", file=log, flush=True)
+    res["attack"] = None
+    if attack:
+        t0 = time.perf_counter()
+        a = numbaflip.attack(X_train, y_train, X_test, q=0.0, lam=lam, num_classes=num_classes,
+                             kind="exact")
+        dt = time.perf_counter() - t0
+        ub = a.radius_upper_bound()
+        ok = np.asarray(a.prediction) == res["y_test"]
+        acc = np.array([float(np.mean(ok & (ub >= int(r)))) for r in radii])
+        ex = res["radius"].get("exact", {}).get(0.0)
+        matches = None
+        if ex is not None:
+            matches = bool(np.array_equal(ub, np.asarray(ex))
+                           and np.array_equal(a.prediction, res["prediction"][0.0]))
+        res["attack"] = dict(size=np.asarray(a.size), prediction=np.asarray(a.prediction),
+                             radius_ub=ub, acc=acc, seconds=dt, matches_exact=matches,
+                             clean=float(np.mean(ok)))
+        if log is not None:
+            print(f"  {label} attack on ridge (q=0, kind='exact'): {dt:.1f} s, median size "
+                  f"{int(np.median(a.size))}; size − 1 == exact radius for all points: "
+                  f"{matches}", file=log, flush=True)
     return res
 
 
@@ -166,8 +198,12 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
     Rows are q (plus ``0 (ridge)``: the exact certificate of the plain ridge classifier);
     columns are r, and each cell holds the bounds side by side (``exact / tight / KL``).  For
     each (r, bound) the best value over the rows is in bold (ties all bold; zeros never).
-    A "clean" column gives the non-robust accuracy.  ``row_header``, ``row_name`` (key →
-    first-cell text) and ``note`` (the closing paragraph) let other sweeps reuse the layout.
+    A "clean" column gives the non-robust accuracy.  When ``res["attack"]`` is present (see
+    :func:`certify_grid`) a row "attack on ridge (upper bound)" follows the ridge row, its
+    values in parentheses like the paper's "(undefended)" rows, never bold: the accuracy of
+    the undefended ridge classifier under the exact label-flipping attack.
+    ``row_header``, ``row_name`` (key → first-cell text) and ``note`` (the closing paragraph)
+    let other sweeps reuse the layout.
     """
     bounds = [b for b in order if b in res["bounds"]]
     if qs is None:
@@ -183,6 +219,14 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
     lines = [f"**{title}**", "", f"Each cell: {names}.", "",
              "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    att = res.get("attack") if include_q0 else None
+    att_done = False
+
+    def attack_row():
+        cells = ["ridge (q = 0): attack (upper bound)", f"({att['clean']:.4f})"]
+        cells += [f"({v:.4f})" for v in att["acc"]]
+        return "| " + " | ".join(cells) + " |"
+
     for q in rows_q:
         name = row_name(q) if row_name else ("0 (ridge)" if q == 0 else f"{q:g}")
         cells = [name, f"{res['clean'][q]:.4f}"]
@@ -199,6 +243,11 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
                 parts.append(s)
             cells.append(" / ".join(parts))
         lines.append("| " + " | ".join(cells) + " |")
+        if att is not None and q == 0:
+            lines.append(attack_row())
+            att_done = True
+    if att is not None and not att_done:     # no ridge row (exact not requested): on top
+        lines.insert(6, attack_row())
     lines.append("")
     lines.append(note if note is not None else
                  "Certified accuracy = fraction of test points classified correctly and "
@@ -206,50 +255,185 @@ def paper_table(res, radii, *, title, order=("exact", "tight", "kl"), qs=None,
                  "certifies the deterministic rule (row 0: plain ridge). Bold = best q per "
                  "column and bound (a summary, not a classifier: choosing q per column voids "
                  "the guarantee).")
+    if include_q0 and res.get("attack") is not None:
+        a = res["attack"]
+        check = {True: "it equals the exact row for every test point (checked: attack size "
+                       "= exact radius + 1)",
+                 False: "WARNING: it differs from the exact certificate of the ridge "
+                        "classifier, which should not happen",
+                 None: "(the exact bound was not run, so it was not compared)"}[
+            a["matches_exact"]]
+        lines += ["", "Parenthesised row (cf. the paper's \"(undefended)\" rows): accuracy "
+                      "of the plain ridge classifier under the label-flipping attack "
+                      "`numbaflip.attack(kind=\"exact\")` with r flips — the fraction of test "
+                      "points classified correctly whose minimal attack needs more than r "
+                      "flips. An attack is an empirical *upper* bound on robustness; for this "
+                      "deterministic linear rule the greedy attack is provably minimal, so "
+                      f"{check}: the certificate is tight. (The paper's undefended CNN was "
+                      "attacked heuristically, so its row is only an upper bound.)"]
     return "\n".join(lines)
 
 
-def save_plot(res, path_stem, *, title, r_max=None, log=sys.stderr):
-    """Certified accuracy vs r as ``path_stem``.png and .svg, via numbaflip.report.
+def _step_xy(radius, prediction, y_true, r_max):
+    """Certified-accuracy step curve on r = 0..r_max, reduced to its change points."""
+    from numbaflip.report import accuracy_curve
 
-    One curve per q > 0 for the best smoothing bound available (tight, else KL; solid), the
-    exact certificate of the plain ridge classifier (q = 0, dash-dot), and each q's clean
-    accuracy (dashed).  KL and the exact certificate at q > 0 are in the tables only, to keep
-    the plot readable.  Returns the written paths ([] if matplotlib is not installed).
+    r, acc = accuracy_curve(radius, prediction, y_true, r_max)
+    keep = np.ones(r.size, bool)
+    keep[1:] = acc[1:] != acc[:-1]
+    keep[-1] = True
+    return r[keep], acc[keep]
+
+
+def _exact_curves_coincide(res, qs, r_max, tol=0.01):
+    """Whether every q > 0 exact curve is within ``tol`` of the ridge (q = 0) one."""
+    from numbaflip.report import accuracy_curve
+
+    ex, y = res["radius"]["exact"], res["y_test"]
+    _, base = accuracy_curve(ex[0.0], res["prediction"][0.0], y, r_max)
+    for q in qs:
+        if q in ex:
+            _, acc = accuracy_curve(ex[q], res["prediction"][q], y, r_max)
+            if np.max(np.abs(acc - base)) > tol:
+                return False
+    return True
+
+
+def save_plot(res, path_stem, *, title, r_max=None, log=sys.stderr, svg_max_bytes=200_000):
+    """Certified accuracy against r in the style of the paper's Figure 1.
+
+    One colour per q > 0; black for the plain ridge classifier (q = 0, "undefended").
+    Line styles: solid = tight bound and dotted (thinner) = KL bound, both certifying the
+    smoothed classifier g; dash-dot = exact certificate of the deterministic rule (thin for the
+    deployed rule at q > 0, thick black for ridge); dashed horizontal = clean accuracy of that
+    q; black × = the exact label-flipping attack on ridge (numbaflip.attack, kind="exact"): an
+    empirical *upper* bound, which for this deterministic rule coincides with the exact
+    certificate (minimal attack size = exact radius + 1), so the × lie on the ridge line.
+    When every q > 0 exact curve is within 1% of the ridge one the legend says so (their thin
+    dash-dot lines are then hidden under it).  The x axis ends just past the largest radius of
+    a correctly classified point (at most ``r_max``); y runs to 1.02 so that clean accuracy
+    near 1 stays visible.
+    Writes ``path_stem``.png and, if it is at most ``svg_max_bytes``, ``path_stem``.svg.
+    Returns the written paths ([] if matplotlib is not installed).
     """
     import importlib.util
+    import io
 
     if importlib.util.find_spec("matplotlib") is None:
         if log is not None:
             print("matplotlib is not installed (pip install 'numbaflip[plot]'): no plots",
                   file=log)
         return []
-    from numbaflip.report import plot_certified_accuracy
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
+    y = res["y_test"]
+    att = res.get("attack")
     # x range: up to just past the largest radius of a correctly classified point
     top_r = 1
-    for b in res["bounds"]:
-        for q, rad in res["radius"][b].items():
-            ok = res["prediction"][q] == res["y_test"]
-            if ok.any():
-                top_r = max(top_r, int(np.max(np.asarray(rad)[ok])))
-    top_r = max(10, int(np.ceil(1.1 * top_r)))
+    radii_sets = [(res["prediction"][q], rad) for b in res["bounds"]
+                  for q, rad in res["radius"][b].items()]
+    if att is not None:
+        radii_sets.append((att["prediction"], att["radius_ub"]))
+    for pred, rad in radii_sets:
+        rad = np.asarray(rad)
+        ok = (pred == y) & (rad < res.get("n_train", np.inf))
+        if ok.any():
+            top_r = max(top_r, int(np.max(rad[ok])))
+    top_r = max(10, int(np.ceil(1.05 * top_r)))
     if r_max is not None:
         top_r = min(top_r, int(r_max))
-    smooth = next((b for b in ("tight", "kl") if b in res["bounds"]), None)
-    curves = []
-    if "exact" in res["bounds"] and 0.0 in res["radius"]["exact"]:
-        curves.append(dict(label="ridge (q = 0), exact", q=0.0, kind="exact",
-                           radius=res["radius"]["exact"][0.0],
-                           prediction=res["prediction"][0.0], y_true=res["y_test"]))
-    if smooth is not None:
-        for q in sorted(res["radius"][smooth]):
-            curves.append(dict(label=f"q = {q:g}, {_BOUND_NAME[smooth]}", q=q,
-                               kind="certified", radius=res["radius"][smooth][q],
-                               prediction=res["prediction"][q], y_true=res["y_test"]))
-    clean = {c["q"]: res["clean"][c["q"]] for c in curves}
-    return plot_certified_accuracy(curves, path_stem, clean=clean, title=title, r_max=top_r,
-                                   n_train=res.get("n_train"))
+
+    qs = sorted(q for q in res["clean"] if q > 0)
+    cmap = matplotlib.colormaps["tab10"]
+    palette = [cmap(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]     # skip grey (7)
+    colour = {q: palette[i % len(palette)] for i, q in enumerate(qs)}
+    colour[0.0] = "black"
+    dashdot = (0, (6, 2, 1.5, 2))
+
+    fig = Figure(figsize=(9.0, 4.6))
+    ax = fig.add_subplot()
+    for q in qs:
+        c = colour[q]
+        ax.axhline(res["clean"][q], linestyle="--", color=c, linewidth=0.9)
+        if "exact" in res["radius"] and q in res["radius"]["exact"]:
+            ax.step(*_step_xy(res["radius"]["exact"][q], res["prediction"][q], y, top_r),
+                    where="post", linestyle=dashdot, color=c, linewidth=0.9, alpha=0.85)
+        if "kl" in res["radius"] and q in res["radius"]["kl"]:
+            ax.step(*_step_xy(res["radius"]["kl"][q], res["prediction"][q], y, top_r),
+                    where="post", linestyle=":", color=c, linewidth=1.2)
+        if "tight" in res["radius"] and q in res["radius"]["tight"]:
+            ax.step(*_step_xy(res["radius"]["tight"][q], res["prediction"][q], y, top_r),
+                    where="post", linestyle="-", color=c, linewidth=1.8)
+    have_ridge = "exact" in res["radius"] and 0.0 in res["radius"]["exact"]
+    if have_ridge:
+        ax.axhline(res["clean"][0.0], linestyle="--", color="black", linewidth=0.9)
+        ax.step(*_step_xy(res["radius"]["exact"][0.0], res["prediction"][0.0], y, top_r),
+                where="post", linestyle=dashdot, color="black", linewidth=1.6, zorder=1.9)
+    if att is not None:
+        r_att, a_att = _step_xy(att["radius_ub"], att["prediction"], y, top_r)
+        grid = np.unique(np.linspace(0, top_r, 25).astype(int))
+        vals = a_att[np.searchsorted(r_att, grid, side="right") - 1]
+        ax.plot(grid, vals, linestyle="none", marker="x", markersize=6, color="black",
+                markeredgewidth=1.3, zorder=3)
+    ax.set_xlim(0, top_r)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Number of label flips r")
+    ax.set_ylabel("Certified accuracy")
+    n_train = res.get("n_train")
+    if n_train:
+        sec = ax.secondary_xaxis("top", functions=(lambda x: 100.0 * x / n_train,
+                                                   lambda p: p * n_train / 100.0))
+        sec.set_xlabel("% of training set", fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=11)
+    ax.grid(True, alpha=0.3)
+
+    q_handles = [Line2D([], [], color=colour[q], linewidth=2.5, label=f"q = {q:g}")
+                 for q in qs]
+    if have_ridge or att is not None:
+        q_handles.append(Line2D([], [], color="black", linewidth=2.5,
+                                label="q = 0: plain ridge\n(undefended)"))
+    st = []
+    if "tight" in res["bounds"]:
+        st.append(Line2D([], [], color="0.3", linewidth=1.8, label="tight bound (certified, g)"))
+    if "kl" in res["bounds"]:
+        st.append(Line2D([], [], color="0.3", linestyle=":", linewidth=1.2,
+                         label="KL bound (certified, g)"))
+    if "exact" in res["bounds"]:
+        lab = "exact (certified,\ndeterministic rule)"
+        if have_ridge and _exact_curves_coincide(res, qs, top_r):
+            lab += "\n(q > 0: on the ridge\nline here, ±1%)"
+        st.append(Line2D([], [], color="0.3", linestyle=dashdot, linewidth=1.2, label=lab))
+    st.append(Line2D([], [], color="0.3", linestyle="--", linewidth=0.9,
+                     label="clean accuracy"))
+    if att is not None:
+        same = " = exact\n(minimal attack:\nsize = radius + 1)" if att["matches_exact"] else ""
+        st.append(Line2D([], [], color="black", linestyle="none", marker="x",
+                         markeredgewidth=1.3, label=f"attack on ridge\n(upper bound){same}"))
+    leg1 = ax.legend(handles=q_handles, title="colour", fontsize=8, title_fontsize=8,
+                     loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.add_artist(leg1)
+    ax.legend(handles=st, title="line style", fontsize=8, title_fontsize=8,
+              loc="lower left", bbox_to_anchor=(1.01, 0.0), borderaxespad=0)
+    fig.tight_layout()
+    stem = os.fspath(path_stem)
+    paths = [stem + ".png"]
+    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    if buf.tell() <= svg_max_bytes:
+        with open(stem + ".svg", "wb") as fh:
+            fh.write(buf.getvalue())
+        paths.append(stem + ".svg")
+    else:
+        if log is not None:
+            print(f"  {os.path.basename(stem)}.svg would be {buf.tell() / 1000:.0f} kB "
+                  f"(> {svg_max_bytes / 1000:.0f} kB): PNG only", file=log)
+        if os.path.exists(stem + ".svg"):
+            os.remove(stem + ".svg")      # a stale SVG from an earlier run
+    return paths
 
 
 def write_text(path, text):

@@ -1,4 +1,5 @@
-"""Fast tests of the helpers behind scripts/ (IDX reader, PCA, paper-layout tables)."""
+"""Fast tests of the helpers behind scripts/ (IDX reader, PCA, paper-layout tables with the
+attack row, certify_grid with the ridge attack, the Figure-1-style plot)."""
 import gzip
 import os
 import struct
@@ -65,3 +66,57 @@ def test_paper_table_marks_best():
     assert lines[0] == "| q ↓ | clean | r = 1 | r = 10 |"
     assert lines[1] == "| 0.1 | 0.9000 | **0.8500** / **0.8000** | **0.2000** / 0.1000 |"
     assert lines[2] == "| 0.2 | 0.8000 | **0.8500** / 0.7000 | 0.0000 / **0.3000** |"
+
+
+def test_paper_table_attack_row():
+    res = dict(bounds=("exact", "tight"), clean={0.0: 0.9, 0.1: 0.8},
+               acc={"exact": {0.0: np.array([0.9, 0.5]), 0.1: np.array([0.8, 0.6])},
+                    "tight": {0.1: np.array([0.7, 0.2])}},
+               attack=dict(acc=np.array([0.9, 0.5]), clean=0.9, matches_exact=True))
+    text = _common.paper_table(res, (1, 10), title="T")
+    lines = [ln for ln in text.splitlines() if ln.startswith("| ")]
+    assert lines[1] == "| 0 (ridge) | 0.9000 | **0.9000** / – | 0.5000 / – |"
+    assert lines[2] == "| ridge (q = 0): attack (upper bound) | (0.9000) | (0.9000) | (0.5000) |"
+    assert lines[3] == "| 0.1 | 0.8000 | 0.8000 / **0.7000** | **0.6000** / **0.2000** |"
+    assert "equals the exact row" in text
+
+
+def _small_problem(seed=3, n=120, m=40):
+    rng = np.random.default_rng(seed)
+    Xtr = rng.normal(size=(n, 3))
+    ytr = (Xtr[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64)
+    Xte = rng.normal(size=(m, 3))
+    yte = (Xte[:, 0] > 0).astype(np.int64)
+    return Xtr, ytr, Xte, yte
+
+
+def test_certify_grid_attack_matches_exact():
+    Xtr, ytr, Xte, yte = _small_problem()
+    res = _common.certify_grid(Xtr, ytr, Xte, yte, qs=(0.2,), radii=(0, 1, 5),
+                               bounds=("exact", "kl"), log=None)
+    att = res["attack"]
+    assert att["matches_exact"] is True
+    np.testing.assert_array_equal(att["acc"], res["acc"]["exact"][0.0])
+    assert np.all(att["size"][att["size"] >= 1] == att["radius_ub"][att["size"] >= 1] + 1)
+
+
+def test_save_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(4)
+    m, n = 60, 500
+    y = rng.integers(0, 2, size=m)
+    pred = np.where(rng.random(m) < 0.9, y, 1 - y)
+    rad = {q: rng.integers(-1, 80, size=m) for q in (0.0, 0.1, 0.2)}
+    res = dict(bounds=("exact", "tight", "kl"), y_test=y, n_train=n,
+               clean={q: float(np.mean(pred == y)) for q in rad},
+               prediction={q: pred for q in rad},
+               radius={"exact": {q: 2 * rad[q] + 1 for q in rad},
+                       "tight": {q: rad[q] for q in (0.1, 0.2)},
+                       "kl": {q: rad[q] // 2 for q in (0.1, 0.2)}},
+               attack=dict(prediction=pred, radius_ub=2 * rad[0.0] + 1, matches_exact=True))
+    paths = _common.save_plot(res, tmp_path / "plot", title="t", r_max=300, log=None)
+    assert str(tmp_path / "plot.png") in paths
+    for p in paths:
+        assert os.path.getsize(p) > 1000
+    with open(tmp_path / "plot.png", "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
