@@ -140,6 +140,53 @@ def _binary_decide(A, y, q, side, degen, ambiguous, guess):
             guess[j] = abs(d) / var
         else:
             guess[j] = 1.0
+        if sd != 0 and q < _SMALL_Q:
+            g2 = _greedy_guess(A[j], y, q, sd, abs(d))
+            if g2 > 0.0 and g2 < guess[j]:
+                guess[j] = g2
+
+
+_SMALL_Q = 0.05
+#: Use the greedy starting point when log((1−q)/p₋) exceeds this (K classes).
+_GREEDY_L = 3.0
+_NBINS = 96
+
+
+@njit(cache=True)
+def _greedy_guess(a, y, q, side, drift):
+    """Starting |t| for small q, where the Gaussian guess overshoots by orders of magnitude.
+
+    Exactly, f(σu) = −u·D + Σ_i softplus(u·β_i − L) + const with β_i = σα_i(2y_i − 1) and
+    L = log((1−q)/q).  For large L each softplus is nearly a hinge, so the minimiser is close to
+    u = L/β_(k), β_(k) the k-th largest β with β_(1) + … + β_(k) ≥ D: the same greedy order as
+    the exact certificate.  β_(k) is located within a factor 2^(1/3) by a log-spaced histogram
+    (no sort).  Only a starting point: any u gives a valid bound.
+    """
+    n = a.shape[0]
+    bmax = 0.0
+    for i in range(n):
+        b = side * a[i] * (2 * y[i] - 1)
+        if b > bmax:
+            bmax = b
+    if bmax <= 0.0:
+        return -1.0
+    cnt = np.zeros(_NBINS)
+    sm = np.zeros(_NBINS)
+    scale = 3.0 / math.log(2.0)          # three bins per octave below bmax
+    for i in range(n):
+        b = side * a[i] * (2 * y[i] - 1)
+        if b > 0.0:
+            k = int(scale * math.log(bmax / b))
+            if k < _NBINS:
+                cnt[k] += 1.0
+                sm[k] += b
+    L = math.log1p(-q) - math.log(q)
+    acc = 0.0
+    for k in range(_NBINS):
+        acc += sm[k]
+        if acc >= drift:
+            return L / (bmax * math.exp(-(k + 0.5) / scale))
+    return -1.0
 
 
 @njit(cache=True)
@@ -526,6 +573,46 @@ def _joint_eval(a, y, c, K, t, q, pm, lq1, lpm, lp0, out_f, out_g, out_h, out_er
 
 
 @njit(cache=True)
+def _greedy_guess_pair(a, y, c, r, q, pm, drift):
+    """Starting t for the pair (c, r) at small q (see :func:`_greedy_guess`): every label
+    move that lowers s_c − s_r costs log((1−q)/p₋) in log-probability and gains
+    b_j = 2α_j (y_j = c, α_j > 0), 2|α_j| (y_j = r, α_j < 0) or |α_j| (other labels), so the
+    minimiser is near L/b_(k) with b_(1) + … + b_(k) ≥ E-gap ``drift``."""
+    n = a.shape[0]
+    bmax = 0.0
+    for j in range(n):
+        b = _pair_gain(a[j], y[j], c, r)
+        if b > bmax:
+            bmax = b
+    if bmax <= 0.0:
+        return -1.0
+    sm = np.zeros(_NBINS)
+    scale = 3.0 / math.log(2.0)
+    for j in range(n):
+        b = _pair_gain(a[j], y[j], c, r)
+        if b > 0.0:
+            k = int(scale * math.log(bmax / b))
+            if k < _NBINS:
+                sm[k] += b
+    L = math.log1p(-q) - math.log(pm)
+    acc = 0.0
+    for k in range(_NBINS):
+        acc += sm[k]
+        if acc >= drift:
+            return L / (bmax * math.exp(-(k + 0.5) / scale))
+    return -1.0
+
+
+@njit(cache=True)
+def _pair_gain(aj, lab, c, r):
+    if lab == c:
+        return 2.0 * aj if aj > 0.0 else 0.0
+    if lab == r:
+        return -2.0 * aj if aj < 0.0 else 0.0
+    return abs(aj)
+
+
+@njit(cache=True)
 def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead):
     """Safeguarded Newton for min_{t>0} f_cr(t), f_cr'(0) < 0.
 
@@ -685,7 +772,12 @@ def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
         lead = -_INF
         t_lead = 0.0
         if lead_k >= 0:
-            v, e, t, it, conv = _pair_newton(a, y, c, lead_k, guess[lead_k], q, pm, lq1, lpm,
+            u0 = guess[lead_k]
+            if lq1 - lpm > _GREEDY_L:
+                g2 = _greedy_guess_pair(a, y, c, lead_k, q, pm, sums[c] - sums[lead_k])
+                if g2 > 0.0 and g2 < u0:
+                    u0 = g2
+            v, e, t, it, conv = _pair_newton(a, y, c, lead_k, u0, q, pm, lq1, lpm,
                                              lp0, rtol, maxiter, -_INF)
             lead = v
             t_lead = t
