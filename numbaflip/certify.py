@@ -488,7 +488,7 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
     engine = _Engine(y, X_train.shape[0], X_test.shape[0], q_str, qf, num_classes, bounds,
                      precision)
-    _run(engine, solver.blocks(X_test), X_test.shape[0], progress)
+    _run(engine, solver.blocks(X_test, reuse=True), X_test.shape[0], progress)
     return _result(engine, lam_v)
 
 
