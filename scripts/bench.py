@@ -11,7 +11,8 @@ argmax of K linear scores plus Gumbel noise) and each q:
   timed **inside that call** by wrapping the internal functions certify itself calls (wrappers
   are installed for the duration of the call and then removed; times are exclusive, nested
   calls are subtracted from their caller):
-  ``alpha`` (RidgeAlpha.alpha: cho_solve + the n × k × b product), ``decide``
+  ``alpha`` (RidgeAlpha: Gram matrix + Cholesky, then per block the solve and the n × k × b
+  product, whether through RidgeAlpha.alpha or inside the RidgeAlpha.blocks generator), ``decide``
   (prediction/degenerate-case kernels), ``chernoff`` (the Newton driver kernels), ``refine``
   (the mpmath re-evaluation of points whose error interval straddles a radius boundary),
   ``thresholds`` (numbaflip.tables.get_log_thresholds: tight-threshold table load or
@@ -26,8 +27,8 @@ argmax of K linear scores plus Gumbel noise) and each q:
 * the reference (:mod:`numbaflip.reference`, NumPy vectorised over training points, Python loop
   over test points, scipy minimize_scalar) on a seeded random subsample of test points
   (``--ref-points``, default 50; all points when m is smaller).  Per-point phases (alpha,
-  Chernoff, exact) are extrapolated linearly to all m points; the threshold table (which does
-  not scale with m) is counted once as measured.  The reference's predictions and radii are
+  Chernoff, exact) are extrapolated linearly to all m points; the fixed costs (Gram matrix and
+  Cholesky factorisation; the threshold table) are counted once as measured.  The reference's predictions and radii are
   compared with numbaflip's on the subsample (tolerance: :func:`numbaflip.reference.compare`).
 * peak memory: ``ru_maxrss`` of a fresh subprocess per size, read after the numbaflip runs and
   before the reference runs (so it is numbaflip's peak, data included).
@@ -57,6 +58,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -140,6 +142,25 @@ class PhaseTimer:
         wrapper.__wrapped__ = fn
         return wrapper
 
+    def wrap_gen(self, name, fn):
+        """Like :meth:`wrap` for a generator function: times each step of the generator
+        (the work done to produce an item), not the consumer's work between items."""
+        timer = self
+
+        def wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            step = timer.wrap(name, lambda: next(gen, _DONE))
+            while True:
+                item = step()
+                if item is _DONE:
+                    return
+                yield item
+        wrapper.__wrapped__ = fn
+        return wrapper
+
+
+_DONE = object()
+
 
 @contextmanager
 def instrumented(timer):
@@ -152,7 +173,9 @@ def instrumented(timer):
     tables_mod = import_module("numbaflip.tables")
     tight_mod = import_module("numbaflip.tight")
     targets = [
+        (alpha_mod.RidgeAlpha, "__init__", "alpha"),      # Gram matrix, Cholesky (fixed cost)
         (alpha_mod.RidgeAlpha, "alpha", "alpha"),
+        (alpha_mod.RidgeAlpha, "blocks", "alpha"),        # generator: timed per block
         (ch, "_binary_decide", "decide"), (ch, "_mc_decide", "decide"),
         (ch, "_binary_driver", "chernoff"), (ch, "_mc_driver", "chernoff"),
         (cert_mod._Engine, "_refine_block", "refine"),
@@ -166,7 +189,8 @@ def instrumented(timer):
         for obj, attr, phase in targets:
             orig = obj.__dict__[attr] if isinstance(obj, type) else getattr(obj, attr)
             saved.append((obj, attr, orig))
-            setattr(obj, attr, timer.wrap(phase, orig))
+            wrap = timer.wrap_gen if inspect.isgeneratorfunction(orig) else timer.wrap
+            setattr(obj, attr, wrap(phase, orig))
         yield timer
     finally:
         for obj, attr, orig in reversed(saved):
@@ -250,9 +274,10 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
         smoothing = any(b in ("kl", "tight") for b in bounds)
         run["ref"] = {
             "points": npts, "scale": scale, "wall_subsample": wall, "timings": tm,
-            "kl_tight": ((tm["alpha"] + tm["chernoff"]) * scale + tm["thresholds"]
-                         + tm["radii"]) if smoothing else None,
-            "exact_alone": (tm["alpha"] + tm["exact"]) * scale if "exact" in bounds else None,
+            "kl_tight": (tm["alpha_setup"] + (tm["alpha"] + tm["chernoff"]) * scale
+                         + tm["thresholds"] + tm["radii"]) if smoothing else None,
+            "exact_alone": (tm["alpha_setup"] + (tm["alpha"] + tm["exact"]) * scale)
+            if "exact" in bounds else None,
             "evals_mean": float(ref.evaluations.mean()),
         }
         bad = R.compare(ref, res, rows)
@@ -362,7 +387,17 @@ def machine_info():
     except OSError:
         pass
     import numbaflip
+    here = os.path.dirname(os.path.abspath(numbaflip.__file__))
+    try:
+        head = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], text=True,
+                              capture_output=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", "."],
+                               text=True, capture_output=True).stdout.strip()
+        git = f"{head}{' + local changes' if dirty else ''}" if head else "?"
+    except OSError:
+        git = "?"
     return {
+        "git": git,
         "cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
         "python": platform.python_version(), "numpy": np.__version__,
         "scipy": scipy.__version__, "numba": numba.__version__,
@@ -398,13 +433,14 @@ def render(report):
     L.append("# numbaflip benchmark\n")
     L.append(f"Machine: {mi['cpu']}, {mi['cores']} cores, numba threads {mi['numba_threads']}; "
              f"Python {mi['python']}, NumPy {mi['numpy']}, SciPy {mi['scipy']}, "
-             f"Numba {mi['numba']}, llvmlite {mi['llvmlite']}; numbaflip {mi['numbaflip']}; "
+             f"Numba {mi['numba']}, llvmlite {mi['llvmlite']}; numbaflip {mi['numbaflip']} "
+             f"(git {mi.get('git', '?')}); "
              f"{mi['date']}.  Generated by `scripts/bench.py {' '.join(report['argv'])}`"
              f"{' (quick: tiny sizes, smoke test only)' if report['quick'] else ''}.\n")
     L.append("Synthetic seeded data (Gaussian features, noisy linear teacher).  Warm JIT cache. "
              "Seconds of wall time.  *Reference* = `numbaflip.reference` (NumPy/SciPy), timed "
              "on a random subsample of test points and extrapolated linearly to all m "
-             "(threshold table counted once).  *Agree* = disagreements with numbaflip on that "
+             "(fixed costs — Gram matrix + Cholesky, threshold table — counted once).  *Agree* = disagreements with numbaflip on that "
              "subsample (predictions / radii beyond the tolerance of "
              "`numbaflip.reference.compare`), out of the points checked.  *Load* = 1-min load "
              "average before the size → after the run (2 cores; other jobs make timings "
@@ -446,16 +482,17 @@ def render(report):
                      f"{r['accuracy']:.3f} | {med} |")
     L.append("")
     L.append("## Reference phases (seconds on the subsample, not extrapolated)\n")
-    L.append("| size | q | points | alpha | chernoff | thresholds | radii | exact | "
+    L.append("| size | q | points | alpha setup | alpha | chernoff | thresholds | radii | exact | "
              "evals/pt mean |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for s in report["sizes"]:
         for r in s["runs"]:
             ref = r.get("ref")
             if not ref:
                 continue
             tm = ref["timings"]
-            L.append(f"| {s['size']} | {r['q']} | {ref['points']} | {_f(tm['alpha'], 3)} | "
+            L.append(f"| {s['size']} | {r['q']} | {ref['points']} | "
+                     f"{_f(tm.get('alpha_setup'), 3)} | {_f(tm['alpha'], 3)} | "
                      f"{_f(tm['chernoff'], 3)} | {_f(tm['thresholds'], 3)} | "
                      f"{_f(tm['radii'], 3)} | {_f(tm['exact'], 3)} | {ref['evals_mean']:.1f} |")
     L.append("")
