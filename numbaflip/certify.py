@@ -282,7 +282,7 @@ class _Engine:
         amb = np.empty(b, np.bool_)
         guess = np.empty(b)
         # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
-        _ch._binary_decide(A, self.y, self.q, side, degen, amb, guess)
+        _ch._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
             side[j], degen[j] = _ties.binary_decision(A[j], self.y, self.qf)
         self.pred[sl] = (side >= 0).astype(np.int64)

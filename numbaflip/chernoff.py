@@ -127,7 +127,7 @@ def _binary_decide_one(a, y, q):
 
 
 @njit(parallel=True, cache=True)
-def _binary_decide(A, y, q, side, degen, ambiguous, guess):
+def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
     """Parallel over rows of A: side, degenerate case, ambiguity flag, Newton starting |t|."""
     m = A.shape[0]
     for j in prange(m):
@@ -140,7 +140,7 @@ def _binary_decide(A, y, q, side, degen, ambiguous, guess):
             guess[j] = abs(d) / var
         else:
             guess[j] = 1.0
-        if sd != 0 and q < _SMALL_Q:
+        if want_guess and sd != 0 and q < _SMALL_Q:
             g2 = _greedy_guess(A[j], y, q, sd, abs(d))
             if g2 > 0.0 and g2 < guess[j]:
                 guess[j] = g2
@@ -149,7 +149,7 @@ def _binary_decide(A, y, q, side, degen, ambiguous, guess):
 _SMALL_Q = 0.05
 #: Use the greedy starting point when log((1−q)/p₋) exceeds this (K classes).
 _GREEDY_L = 3.0
-_NBINS = 96
+_NBINS = 64
 
 
 @njit(cache=True)
@@ -159,8 +159,8 @@ def _greedy_guess(a, y, q, side, drift):
     Exactly, f(σu) = −u·D + Σ_i softplus(u·β_i − L) + const with β_i = σα_i(2y_i − 1) and
     L = log((1−q)/q).  For large L each softplus is nearly a hinge, so the minimiser is close to
     u = L/β_(k), β_(k) the k-th largest β with β_(1) + … + β_(k) ≥ D: the same greedy order as
-    the exact certificate.  β_(k) is located within a factor 2^(1/3) by a log-spaced histogram
-    (no sort).  Only a starting point: any u gives a valid bound.
+    the exact certificate.  β_(k) is located within a factor 2 by a histogram over binary exponents
+    (no sort, no logarithms).  Only a starting point: any u gives a valid bound.
     """
     n = a.shape[0]
     bmax = 0.0
@@ -170,22 +170,20 @@ def _greedy_guess(a, y, q, side, drift):
             bmax = b
     if bmax <= 0.0:
         return -1.0
-    cnt = np.zeros(_NBINS)
     sm = np.zeros(_NBINS)
-    scale = 3.0 / math.log(2.0)          # three bins per octave below bmax
+    e_max = math.frexp(bmax)[1]
     for i in range(n):
         b = side * a[i] * (2 * y[i] - 1)
         if b > 0.0:
-            k = int(scale * math.log(bmax / b))
+            k = e_max - math.frexp(b)[1]      # octave below bmax, from the exponent bits
             if k < _NBINS:
-                cnt[k] += 1.0
                 sm[k] += b
     L = math.log1p(-q) - math.log(q)
     acc = 0.0
     for k in range(_NBINS):
         acc += sm[k]
         if acc >= drift:
-            return L / (bmax * math.exp(-(k + 0.5) / scale))
+            return L / math.ldexp(0.75, e_max - k)
     return -1.0
 
 
@@ -413,8 +411,13 @@ def _mc_decide(A, y, K, pred, tied, ambiguous):
 
 @njit(cache=True)
 def _lse3(x, y, z):
+    """log(e^x + e^y + e^z) and the normalised weights of x and z (two exps and one log)."""
     mx = max(x, max(y, z))
-    return mx + math.log(math.exp(x - mx) + math.exp(y - mx) + math.exp(z - mx)), mx
+    ex = math.exp(x - mx)
+    ey = math.exp(y - mx)
+    ez = math.exp(z - mx)
+    tot = ex + ey + ez
+    return mx + math.log(tot), mx, ex / tot, ez / tot
 
 
 @njit(cache=True)
@@ -449,9 +452,7 @@ def _term_cr(x, is_c, q, pm, lq1, lpm, lp0):
         lc = lq1
     u1 = la - x
     u3 = lc + x
-    term, mx = _lse3(u1, lp0, u3)
-    pa = math.exp(u1 - term)
-    pc = math.exp(u3 - term)
+    term, mx, pa, pc = _lse3(u1, lp0, u3)
     mag = abs(la) + abs(lc) + abs(x) + abs(mx) + abs(term) + 2.0
     if lp0 > -_INF:
         mag += abs(lp0)
@@ -472,9 +473,7 @@ def _term_other(x, pm, lpm):
         pc = pm * ex / zz
         return term, pa, pc, 6.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
     l1m2 = math.log1p(-2.0 * pm)
-    term, mx = _lse3(lpm - x, l1m2, lpm + x)
-    pa = math.exp(lpm - x - term)
-    pc = math.exp(lpm + x - term)
+    term, mx, pa, pc = _lse3(lpm - x, l1m2, lpm + x)
     return term, pa, pc, 2.0 * abs(lpm) + abs(x) + abs(l1m2) + abs(mx) + abs(term) + 2.0
 
 
@@ -587,11 +586,11 @@ def _greedy_guess_pair(a, y, c, r, q, pm, drift):
     if bmax <= 0.0:
         return -1.0
     sm = np.zeros(_NBINS)
-    scale = 3.0 / math.log(2.0)
+    e_max = math.frexp(bmax)[1]
     for j in range(n):
         b = _pair_gain(a[j], y[j], c, r)
         if b > 0.0:
-            k = int(scale * math.log(bmax / b))
+            k = e_max - math.frexp(b)[1]
             if k < _NBINS:
                 sm[k] += b
     L = math.log1p(-q) - math.log(pm)
@@ -599,7 +598,7 @@ def _greedy_guess_pair(a, y, c, r, q, pm, drift):
     for k in range(_NBINS):
         acc += sm[k]
         if acc >= drift:
-            return L / (bmax * math.exp(-(k + 0.5) / scale))
+            return L / math.ldexp(0.75, e_max - k)
     return -1.0
 
 
