@@ -149,7 +149,6 @@ def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
 _SMALL_Q = 0.05
 #: Use the greedy starting point when log((1−q)/p₋) exceeds this (K classes).
 _GREEDY_L = 3.0
-_NBINS = 64
 
 
 @njit(cache=True)
@@ -159,31 +158,29 @@ def _greedy_guess(a, y, q, side, drift):
     Exactly, f(σu) = −u·D + Σ_i softplus(u·β_i − L) + const with β_i = σα_i(2y_i − 1) and
     L = log((1−q)/q).  For large L each softplus is nearly a hinge, so the minimiser is close to
     u = L/β_(k), β_(k) the k-th largest β with β_(1) + … + β_(k) ≥ D: the same greedy order as
-    the exact certificate.  β_(k) is located within a factor 2 by a histogram over binary exponents
-    (no sort, no logarithms).  Only a starting point: any u gives a valid bound.
+    the exact certificate.  β_(k) is located within a factor 2 by a histogram over the binary
+    exponents of the β (one pass, no sort, no logarithms).  Only a starting point: any u gives
+    a valid bound.
     """
-    n = a.shape[0]
-    bmax = 0.0
-    for i in range(n):
-        b = side * a[i] * (2 * y[i] - 1)
-        if b > bmax:
-            bmax = b
-    if bmax <= 0.0:
-        return -1.0
-    sm = np.zeros(_NBINS)
-    e_max = math.frexp(bmax)[1]
-    for i in range(n):
+    sm = np.zeros(2048)
+    buf = np.empty(1)
+    bits = buf.view(np.int64)
+    for i in range(a.shape[0]):
         b = side * a[i] * (2 * y[i] - 1)
         if b > 0.0:
-            k = e_max - math.frexp(b)[1]      # octave below bmax, from the exponent bits
-            if k < _NBINS:
-                sm[k] += b
-    L = math.log1p(-q) - math.log(q)
+            buf[0] = b
+            sm[(bits[0] >> 52) & 0x7FF] += b
+    return _walk_exponent_bins(sm, drift, math.log1p(-q) - math.log(q))
+
+
+@njit(cache=True)
+def _walk_exponent_bins(sm, drift, L):
+    """L / β_(k) from per-exponent sums of the gains, largest exponent first."""
     acc = 0.0
-    for k in range(_NBINS):
-        acc += sm[k]
-        if acc >= drift:
-            return L / math.ldexp(0.75, e_max - k)
+    for e in range(2047, -1, -1):
+        acc += sm[e]
+        if acc >= drift and sm[e] > 0.0:
+            return L / math.ldexp(1.5, e - 1023)
     return -1.0
 
 
@@ -577,29 +574,15 @@ def _greedy_guess_pair(a, y, c, r, q, pm, drift):
     move that lowers s_c − s_r costs log((1−q)/p₋) in log-probability and gains
     b_j = 2α_j (y_j = c, α_j > 0), 2|α_j| (y_j = r, α_j < 0) or |α_j| (other labels), so the
     minimiser is near L/b_(k) with b_(1) + … + b_(k) ≥ E-gap ``drift``."""
-    n = a.shape[0]
-    bmax = 0.0
-    for j in range(n):
-        b = _pair_gain(a[j], y[j], c, r)
-        if b > bmax:
-            bmax = b
-    if bmax <= 0.0:
-        return -1.0
-    sm = np.zeros(_NBINS)
-    e_max = math.frexp(bmax)[1]
-    for j in range(n):
+    sm = np.zeros(2048)
+    buf = np.empty(1)
+    bits = buf.view(np.int64)
+    for j in range(a.shape[0]):
         b = _pair_gain(a[j], y[j], c, r)
         if b > 0.0:
-            k = e_max - math.frexp(b)[1]
-            if k < _NBINS:
-                sm[k] += b
-    L = math.log1p(-q) - math.log(pm)
-    acc = 0.0
-    for k in range(_NBINS):
-        acc += sm[k]
-        if acc >= drift:
-            return L / math.ldexp(0.75, e_max - k)
-    return -1.0
+            buf[0] = b
+            sm[(bits[0] >> 52) & 0x7FF] += b
+    return _walk_exponent_bins(sm, drift, math.log1p(-q) - math.log(pm))
 
 
 @njit(cache=True)
