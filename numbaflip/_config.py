@@ -15,8 +15,10 @@ class Config:
     newton_rtol: float = 1e-13
     #: Newton iteration cap per (test point, rival) problem.
     newton_maxiter: int = 100
-    #: Test points per alpha block (memory is about block_size * n * 8 bytes).
-    block_size: int = 256
+    #: Bytes of one block of alpha (block rows × n × 8); bounds the memory of certify.
+    block_bytes: int = 256 * 2 ** 20
+    #: Test points per alpha block; None: as many as fit in ``block_bytes``.
+    block_size: int | None = None
     #: Directory for cached threshold tables; None means $NUMBAFLIP_TABLE_DIR, else the
     #: user's cache directory.
     table_dir: str | None = None
@@ -29,6 +31,13 @@ def reset() -> None:
     """Restore every tunable to its default."""
     for f in fields(Config):
         setattr(config, f.name, f.default)
+
+
+def block_rows(n: int) -> int:
+    """Test points per block of alpha for n training points."""
+    if config.block_size:
+        return int(config.block_size)
+    return max(1, int(config.block_bytes) // (8 * max(int(n), 1)))
 
 
 def table_dir() -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._config import config
+from ._config import block_rows
 from .errors import NumbaflipInputError
 
 #: Largest k × n for which (XᵀX + λI)⁻¹ Xᵀ is kept in memory (8 bytes each: 400 MB).
@@ -124,7 +124,7 @@ class RidgeAlpha:
         With ``reuse=True`` every block is written into the same buffer (no fresh pages per
         block, about 40 % faster for large n): consume each block before asking for the next.
         """
-        bs = int(block_size or config.block_size)
+        bs = int(block_size or block_rows(self.n))
         m = H.shape[0]
         buf = None
         if reuse and self.M is not None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import chernoff as _ch
 from . import ties as _ties
-from ._config import config
+from ._config import block_rows, config
 from .alpha import RidgeAlpha, default_lambda
 from .errors import NumbaflipInputError, NumbaflipWarning
 from .radius import kl_radius
@@ -509,7 +509,7 @@ def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision=
     A = _check_matrix(A, "A")
     y = _check_labels(y_train, A.shape[1], num_classes)
     m = A.shape[0]
-    bs = config.block_size
+    bs = block_rows(A.shape[1])
     engine = _Engine(y, A.shape[1], m, q_str, qf, num_classes, bounds, precision)
     _run(engine, ((s, A[s:s + bs]) for s in range(0, m, bs)), m, progress)
     return _result(engine, None)
