@@ -35,14 +35,14 @@ either (k = 0 would need the certificate to certify a different class on the cle
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import exact as _ex
-from .alpha import RidgeAlpha, default_lambda
+from .alpha import RidgeAlpha
 from .errors import NumbaflipInputError
+from .validation import check_matrix, check_num_classes, resolve_lambda
 
 __all__ = ["AttackResult", "attack", "attack_alpha"]
 
@@ -104,24 +104,6 @@ def _check_kind(kind):
     if kind not in KINDS:
         raise NumbaflipInputError(f"kind must be one of {KINDS}, got {kind!r}.")
     return kind
-
-
-def _check_matrix(X, name, cols=None):
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NumbaflipInputError(f"{name} must be a numeric 2-D array.")
-    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
-        raise NumbaflipInputError(
-            f"{name} must be a non-empty 2-D array (rows × features), got shape {X.shape}; "
-            "reshape a single row with X.reshape(1, -1).")
-    if cols is not None and X.shape[1] != cols:
-        raise NumbaflipInputError(
-            f"{name} has {X.shape[1]} columns but X_train has {cols}; test features must come "
-            "from the same feature map as the training features.")
-    if not np.all(np.isfinite(X)):
-        raise NumbaflipInputError(f"{name} has NaN or inf values; remove or impute them.")
-    return np.ascontiguousarray(X)
 
 
 def _check_alpha(A):
@@ -248,7 +230,7 @@ def attack_alpha(A, y_train, *, q=0.0, num_classes: int | None = None,
     needs q > 0.
     """
     kind = _check_kind(kind)
-    num_classes = _ex._check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     qf = _ex._check_q(q, num_classes)
     A = _check_alpha(A)
     m, n = A.shape
@@ -287,24 +269,12 @@ def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | No
     :func:`attack_alpha` and the module docstring for the result.
     """
     kind = _check_kind(kind)
-    num_classes = _ex._check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     qf = _ex._check_q(q, num_classes)
-    X_train = _check_matrix(X_train, "X_train")
-    X_test = _check_matrix(X_test, "X_test", cols=X_train.shape[1])
+    X_train = check_matrix(X_train, "X_train")
+    X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
     y = _ex._check_y(y_train, X_train.shape[0], num_classes)
-    if isinstance(lam, str):
-        if lam != "auto":
-            raise NumbaflipInputError(f"lam must be a non-negative float or 'auto', got {lam!r}.")
-        lam_v = default_lambda(X_train, float(qf), fit_intercept=fit_intercept)
-    else:
-        try:
-            lam_v = float(lam)
-        except (TypeError, ValueError):
-            raise NumbaflipInputError(f"lam must be a non-negative float or 'auto', got {lam!r}.")
-        if not math.isfinite(lam_v) or lam_v < 0:
-            raise NumbaflipInputError(
-                f"lam = {lam!r} is invalid; the ridge parameter must be a finite number ≥ 0 "
-                "(try lam='auto').")
+    lam_v = resolve_lambda(lam, X_train, float(qf), fit_intercept)
     solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
     parts = []
     for _, A in solver.blocks(X_test):

@@ -16,9 +16,10 @@ import numpy as np
 from . import chernoff as _ch
 from . import ties as _ties
 from ._config import block_rows, config
-from .alpha import RidgeAlpha, default_lambda
+from .alpha import RidgeAlpha
 from .errors import NumbaflipInputError, NumbaflipWarning
 from .radius import kl_radius
+from .validation import check_matrix, check_num_classes, resolve_lambda
 
 #: Bound names accepted in ``bounds``.
 KNOWN_BOUNDS = ("kl", "tight", "exact")
@@ -181,42 +182,6 @@ def _check_labels(y, n_expected, num_classes) -> np.ndarray:
             f"y_train contains only class {int(yi[0])}; a classifier needs at least two classes "
             "among the training labels.")
     return np.ascontiguousarray(yi)
-
-
-def _check_matrix(X, name, *, cols=None) -> np.ndarray:
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NumbaflipInputError(f"{name} must be a numeric 2-D array.")
-    if X.ndim != 2:
-        raise NumbaflipInputError(
-            f"{name} must be 2-D (rows × features), got shape {X.shape}; reshape a single row "
-            "with X.reshape(1, -1).")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise NumbaflipInputError(f"{name} is empty (shape {X.shape}); pass at least one row "
-                                  "and one column.")
-    if cols is not None and X.shape[1] != cols:
-        raise NumbaflipInputError(
-            f"{name} has {X.shape[1]} columns but X_train has {cols}; test features must come "
-            "from the same feature map as the training features.")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise NumbaflipInputError(
-            f"{name} has {int(bad.sum())} non-finite value(s) (NaN or inf), first at row {i}, "
-            f"column {j}; remove or impute them before certifying.")
-    return np.ascontiguousarray(X)
-
-
-def _check_num_classes(num_classes):
-    if num_classes is None:
-        return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 2:
-        raise NumbaflipInputError(
-            f"num_classes must be an integer ≥ 2 (or None for the binary formulation), got "
-            f"{num_classes!r}.")
-    return int(num_classes)
 
 
 def _check_precision(precision):
@@ -463,28 +428,15 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     -------
     CertifyResult
     """
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     bounds = _check_bounds(bounds)
     q_str = _q_string(q)
     qf = _check_q(q_str, num_classes, bounds)
     precision = _check_precision(precision)
-    X_train = _check_matrix(X_train, "X_train")
-    X_test = _check_matrix(X_test, "X_test", cols=X_train.shape[1])
+    X_train = check_matrix(X_train, "X_train")
+    X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
     y = _check_labels(y_train, X_train.shape[0], num_classes)
-    if isinstance(lam, str):
-        if lam != "auto":
-            raise NumbaflipInputError(
-                f"lam must be a non-negative float or 'auto', got {lam!r}.")
-        lam_v = default_lambda(X_train, float(qf), fit_intercept=fit_intercept)
-    else:
-        try:
-            lam_v = float(lam)
-        except (TypeError, ValueError):
-            raise NumbaflipInputError(f"lam must be a non-negative float or 'auto', got {lam!r}.")
-        if not math.isfinite(lam_v) or lam_v < 0:
-            raise NumbaflipInputError(
-                f"lam = {lam!r} is invalid; the ridge parameter must be a finite number ≥ 0 "
-                "(try lam='auto').")
+    lam_v = resolve_lambda(lam, X_train, float(qf), fit_intercept)
     solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
     engine = _Engine(y, X_train.shape[0], X_test.shape[0], q_str, qf, num_classes, bounds,
                      precision)
@@ -501,12 +453,12 @@ def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision=
     scores the class sums of ``A[j]``.  Same guarantee, parameters and result as
     :func:`certify`; A must not depend on the training labels.
     """
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     bounds = _check_bounds(bounds)
     q_str = _q_string(q)
     qf = _check_q(q_str, num_classes, bounds)
     precision = _check_precision(precision)
-    A = _check_matrix(A, "A")
+    A = check_matrix(A, "A")
     y = _check_labels(y_train, A.shape[1], num_classes)
     m = A.shape[0]
     bs = block_rows(A.shape[1])

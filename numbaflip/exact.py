@@ -70,6 +70,7 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import NumbaflipInputError
+from .validation import check_num_classes
 
 __all__ = ["exact_radius", "exact_predict", "exact_attack_plan", "parse_q"]
 
@@ -856,17 +857,6 @@ def _check_q(q, num_classes) -> Fraction:
     return qf
 
 
-def _check_num_classes(num_classes):
-    if num_classes is None:
-        return None
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 2:
-        raise NumbaflipInputError(
-            f"num_classes must be an integer ≥ 2 (or None for binary labels), got "
-            f"{num_classes!r}.")
-    return int(num_classes)
-
-
 def _check_A(A) -> np.ndarray:
     try:
         A = np.asarray(A, dtype=np.float64)
@@ -992,7 +982,7 @@ def exact_radius(A, y, pred, *, q=0.0, num_classes: int | None = None) -> np.nda
         ``−1``: ``pred`` is not the rule's prediction.  See the module docstring for how
         floating point is kept from ever over-certifying.
     """
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     qf = _check_q(q, num_classes)
     A = _check_A(A)
     m, n = A.shape
@@ -1011,7 +1001,7 @@ def exact_predict(A, y, *, q=0.0, num_classes: int | None = None) -> np.ndarray:
     """The deterministic rule's prediction (binary: ``1{(1−2q) aᵀy + q Σa ≥ 1/2}``, ties to 1;
     K classes: argmax of class sums, lowest index on ties), decided exactly: a rigorous float
     test, and exact rational arithmetic for rows it cannot decide."""
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     qf = _check_q(q, num_classes)
     A = _check_A(A)
     m, n = A.shape
@@ -1048,7 +1038,7 @@ def exact_attack_plan(A, y, pred, *, q=0.0, num_classes: int | None = None):
     the changed training indices and their new labels (empty arrays when k ≤ 0).  Inputs must
     already be validated (see :func:`numbaflip.attack.attack_alpha`).
     """
-    num_classes = _check_num_classes(num_classes)
+    num_classes = check_num_classes(num_classes)
     qf = _check_q(q, num_classes)
     A = _check_A(A)
     m, n = A.shape
