@@ -191,6 +191,15 @@ def _check_precision(precision):
     return precision
 
 
+
+def _check_options(num_classes, bounds, q, precision):
+    """The options certify and certify_alpha share: (num_classes, bounds, q_str, q, precision)."""
+    num_classes = check_num_classes(num_classes)
+    bounds = _check_bounds(bounds)
+    q_str = _q_string(q)
+    qf = _check_q(q_str, num_classes, bounds)
+    return num_classes, bounds, q_str, qf, _check_precision(precision)
+
 # --------------------------------------------------------------------------------------------
 # Block engine
 # --------------------------------------------------------------------------------------------
@@ -428,11 +437,8 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     -------
     CertifyResult
     """
-    num_classes = check_num_classes(num_classes)
-    bounds = _check_bounds(bounds)
-    q_str = _q_string(q)
-    qf = _check_q(q_str, num_classes, bounds)
-    precision = _check_precision(precision)
+    num_classes, bounds, q_str, qf, precision = _check_options(num_classes, bounds, q,
+                                                               precision)
     X_train = check_matrix(X_train, "X_train")
     X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
     y = _check_labels(y_train, X_train.shape[0], num_classes)
@@ -453,11 +459,8 @@ def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision=
     scores the class sums of ``A[j]``.  Same guarantee, parameters and result as
     :func:`certify`; A must not depend on the training labels.
     """
-    num_classes = check_num_classes(num_classes)
-    bounds = _check_bounds(bounds)
-    q_str = _q_string(q)
-    qf = _check_q(q_str, num_classes, bounds)
-    precision = _check_precision(precision)
+    num_classes, bounds, q_str, qf, precision = _check_options(num_classes, bounds, q,
+                                                               precision)
     A = check_matrix(A, "A")
     y = _check_labels(y_train, A.shape[1], num_classes)
     m = A.shape[0]

@@ -43,15 +43,20 @@ def _stats():
     return {"instances": 0, "certified": 0}
 
 
-@pytest.mark.parametrize("seed", range(N_SEEDS))
-def test_binary_bruteforce(seed):
+def _binary_instance(seed, n_max):
+    """Seeded labels, q, alpha rows and their certificates."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(3, 9 if not FULL else 11))
+    n = int(rng.integers(3, n_max))
     y = rng.integers(0, 2, size=n)
     y[0], y[1] = 0, 1
     q = BINARY_QS[seed % len(BINARY_QS)]
     A = _binary_alpha_rows(rng, n)
-    res = numbaflip.certify_alpha(A, y, q=q, bounds=("kl", "tight"))
+    return n, y, q, A, numbaflip.certify_alpha(A, y, q=q, bounds=("kl", "tight"))
+
+
+@pytest.mark.parametrize("seed", range(N_SEEDS))
+def test_binary_bruteforce(seed):
+    n, y, q, A, res = _binary_instance(seed, 9 if not FULL else 11)
     for j in range(A.shape[0]):
         p_wrong, true_r = brute_force_binary(A[j], y, float(q), res.prediction[j])
         assert np.exp(res.log_p_wrong[j]) >= p_wrong - 1e-12, (seed, j)
@@ -101,13 +106,7 @@ def test_bruteforce_instances_are_not_vacuous():
     with the true radius could never fail)."""
     kl_pos = tight_gain = true_pos = 0
     for seed in range(20):
-        rng = np.random.default_rng(seed)
-        n = int(rng.integers(3, 9))
-        y = rng.integers(0, 2, size=n)
-        y[0], y[1] = 0, 1
-        q = BINARY_QS[seed % len(BINARY_QS)]
-        A = _binary_alpha_rows(rng, n)
-        res = numbaflip.certify_alpha(A, y, q=q, bounds=("kl", "tight"))
+        n, y, q, A, res = _binary_instance(seed, 9)
         for j in range(A.shape[0]):
             _, true_r = brute_force_binary(A[j], y, float(q), res.prediction[j])
             kl_pos += 1 <= res.radius["kl"][j] < n
