@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import zipfile
 from typing import Sequence
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .errors import NumbaflipInputError
 
 __all__ = ["load_table", "write_results_csv"]
@@ -153,27 +153,15 @@ def write_results_csv(path, result, y_true=None, bounds: Sequence[str] | None = 
             f"cannot write {fspath!r}: directory {directory!r} does not exist; create it first")
     cols = ["index", "prediction"] + (["label"] if y_true is not None else [])
     cols += [f"radius_{b}" for b in bounds] + ["log_p_wrong"]
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(fspath) + ".",
-                               suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            fh.write(",".join(cols) + "\n")
-            for i in range(m):
-                row = [str(i), str(int(pred[i]))]
-                if y_true is not None:
-                    row.append(str(int(yt[i])))
-                row.extend(str(int(r[i])) for r in radii)
-                row.append(_fmt_float(lpw[i]))
-                fh.write(",".join(row) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, fspath)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(fspath, "w", newline="", encoding="utf-8") as fh:
+        fh.write(",".join(cols) + "\n")
+        for i in range(m):
+            row = [str(i), str(int(pred[i]))]
+            if y_true is not None:
+                row.append(str(int(yt[i])))
+            row.extend(str(int(r[i])) for r in radii)
+            row.append(_fmt_float(lpw[i]))
+            fh.write(",".join(row) + "\n")
 
 
 # --------------------------------------------------------------------------------------------

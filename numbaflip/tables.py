@@ -34,7 +34,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _config
+from ._atomic import atomic_write
 from . import thresholds as _thr
 from .errors import NumbaflipInputError, NumbaflipWarning
 
@@ -166,24 +166,12 @@ def _write_table(directory, canon: str, K: int, n: int, table: np.ndarray, metho
     path = table_path(directory, canon, K, n)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp.npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, log_thresholds=np.ascontiguousarray(table, dtype=np.float64),
-                         q=np.array(canon), K=np.int64(K), n=np.int64(n),
-                         r_max=np.int64(table.shape[0] - 1),
-                         format_version=np.int64(FORMAT_VERSION), rounding=np.array("down"),
-                         method=np.array(method), sha256=np.array(_digest(table)))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; tables are not secret
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_write(path, "wb", suffix=".tmp.npz") as fh:
+            np.savez(fh, log_thresholds=np.ascontiguousarray(table, dtype=np.float64),
+                     q=np.array(canon), K=np.int64(K), n=np.int64(n),
+                     r_max=np.int64(table.shape[0] - 1),
+                     format_version=np.int64(FORMAT_VERSION), rounding=np.array("down"),
+                     method=np.array(method), sha256=np.array(_digest(table)))
     except OSError as exc:
         warnings.warn(f"could not write threshold table {path} ({exc}); it will be recomputed "
                       f"next time. Set numbaflip.config.table_dir or $NUMBAFLIP_TABLE_DIR to a "
