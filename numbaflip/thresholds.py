@@ -245,6 +245,21 @@ def _ext_value(m, e):
 
 
 @njit(cache=True)
+def _renormalise(acc, e):
+    """(mantissa, coarse exponent) of acc·2^(200e) with the mantissa in [2^-200, 2^200).
+
+    Scaling by powers of two is exact, so this adds no rounding error.  Requires acc > 0.
+    """
+    if acc >= 2.0 ** 200:
+        acc *= 2.0 ** -200
+        e += 1
+    while acc < 2.0 ** -200:
+        acc *= 2.0 ** 200
+        e -= 1
+    return acc, e
+
+
+@njit(cache=True)
 def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
     """In place: row r-1 -> row r (convolution with {+1: c_plus, 0: c_zero, -1: c_minus}).
 
@@ -253,8 +268,6 @@ def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
     terms more than 3 coarse units below the largest kept term are dropped.
     """
     zero_e = -(1 << 40)
-    two_s = 2.0 ** 200
-    two_ms = 2.0 ** -200
     if binary:
         # K = 2: row r lives on s = r (mod 2); new[s] = c_plus old[s-1] + c_minus old[s+1].
         # Cells of parity r-1 are read and then cleared.
@@ -275,14 +288,8 @@ def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
             d = e3 - emax
             if d >= -3:
                 acc += c_minus * (m3 * _coarse_scale(d))
-            if acc >= two_s:
-                acc *= two_ms
-                emax += 1
-            while acc < two_ms:  # acc > 0: the term with exponent emax has c > 0
-                acc *= two_s
-                emax -= 1
-            mant[i] = acc
-            ex[i] = emax
+            # acc > 0: the term with exponent emax has c > 0
+            mant[i], ex[i] = _renormalise(acc, emax)
         mant[off + r + 1] = 0.0
         ex[off + r + 1] = zero_e
         return
@@ -308,14 +315,8 @@ def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
         d = e3 - emax
         if d >= -3:
             acc += c_minus * (m3 * _coarse_scale(d))
-        if acc >= two_s:
-            acc *= two_ms
-            emax += 1
-        while acc < two_ms:  # acc > 0 since every coefficient is > 0 here
-            acc *= two_s
-            emax -= 1
-        mant[i] = acc
-        ex[i] = emax
+        # acc > 0 since every coefficient is > 0 here
+        mant[i], ex[i] = _renormalise(acc, emax)
 
 
 @njit(cache=True)
