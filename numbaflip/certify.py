@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -19,82 +18,12 @@ from ._config import block_rows, config
 from .alpha import RidgeAlpha
 from .errors import NumbaflipInputError, NumbaflipWarning
 from .radius import kl_radius
+from .results import CertifyResult
 from .validation import check_matrix, check_num_classes, resolve_lambda
 
 #: Bound names accepted in ``bounds``.
 KNOWN_BOUNDS = ("kl", "tight", "exact")
 _SMOOTHING_BOUNDS = ("kl", "tight")
-
-
-@dataclass
-class CertifyResult:
-    """Per-test-point certificates.
-
-    Attributes
-    ----------
-    prediction : (m,) int64
-        Binary formulation: the smoothed classifier's deployed prediction 1{t* ≥ 0}
-        = 1{E[αᵀY] ≥ 1/2}.  K classes: argmax of the clean class sums (lowest index on ties).
-    radius : dict[str, (m,) int64]
-        One array per requested bound.  r ≥ 0: certified against every set of at most r label
-        flips; −1: not certified (not even r = 0); capped at n.
-    log_p_wrong : (m,) float64
-        Certified upper bound on log(1 − p), p the smoothed probability of ``prediction``
-        (binary: log B of eq. 6; K classes: log Σ_{c′} B_{c c′}).  −inf when B = 0; NaN when only
-        the exact bound was requested.
-    log_p_wrong_err : (m,) float64
-        Width of the floating-point error interval below ``log_p_wrong`` (the true Chernoff value
-        at the t used lies in [log_p_wrong − 2·err, log_p_wrong]).
-    status : (m,) int8
-        Codes of :mod:`numbaflip.chernoff` (0 interior, 1 zero/tie, 2 unbounded, 3 limit,
-        4 Newton iteration cap; the bound is valid in every case).
-    t_star : (m,) float64 or (m, K) float64
-        The t at which each Chernoff bound was evaluated (K classes: per rival, 0 where B = 1).
-    pair_log_b : (m, K) float64 or None
-        K classes: the upper bound on log B_{c c′} per rival c′ (−inf at c′ = c).
-    """
-
-    prediction: np.ndarray
-    radius: dict
-    log_p_wrong: np.ndarray
-    log_p_wrong_err: np.ndarray
-    status: np.ndarray
-    t_star: np.ndarray
-    pair_log_b: np.ndarray | None
-    q: str
-    num_classes: int | None
-    n: int
-    bounds: tuple
-    lam: float | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def K(self) -> int:
-        """Number of classes (2 for the binary formulation)."""
-        return 2 if self.num_classes is None else int(self.num_classes)
-
-    def __len__(self) -> int:
-        return int(self.prediction.shape[0])
-
-    def certified_accuracy(self, y_true, radii=(0, 1, 2, 5, 10, 20, 50, 100), bound=None):
-        """Fraction of test points correctly predicted *and* certified at radius ≥ r, per r."""
-        y_true = np.asarray(y_true)
-        if y_true.shape != self.prediction.shape:
-            raise NumbaflipInputError(
-                f"y_true has shape {y_true.shape} but there are {len(self)} predictions; pass "
-                "one test label per test point.")
-        bound = bound or self.bounds[0]
-        rad = self.radius[bound]
-        correct = self.prediction == y_true
-        return np.array([np.mean(correct & (rad >= r)) for r in radii])
-
-    def __repr__(self) -> str:
-        m = len(self)
-        parts = [f"CertifyResult(m={m}, n={self.n}, q={self.q}, "
-                 f"{'binary' if self.num_classes is None else f'K={self.num_classes}'}"]
-        for b, r in self.radius.items():
-            parts.append(f", median radius_{b}={int(np.median(r)) if m else 0}")
-        return "".join(parts) + ")"
 
 
 # --------------------------------------------------------------------------------------------

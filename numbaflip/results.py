@@ -1,0 +1,121 @@
+"""Result objects of :func:`numbaflip.certify` and :func:`numbaflip.certify_alpha`.
+
+A :class:`CertifyResult` holds one certificate per test point plus the provenance needed to
+trust it later (:attr:`CertifyResult.metadata`): the numbaflip version, q as given, λ or the
+learner, the number of classes, the sizes, the bounds, the precision and the threshold-table
+key.  :meth:`CertifyResult.to_dict` and :meth:`CertifyResult.to_frame` export both.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import NumbaflipInputError
+
+__all__ = ["CertifyResult"]
+
+
+@dataclass
+class CertifyResult:
+    """Per-test-point certificates.
+
+    Attributes
+    ----------
+    prediction : (m,) array of the user's labels
+        ``classes_[prediction_index]``.  Binary formulation: the smoothed classifier's deployed
+        prediction 1{t* ≥ 0} = 1{E[αᵀY] ≥ 1/2}.  K classes: argmax of the clean class sums
+        (lowest class index on ties).
+    prediction_index : (m,) int64
+        The predicted class as an index into ``classes_`` (0/1 in the binary formulation).
+    classes_ : (K,) array
+        The label of each class index, scikit-learn's convention: the sorted unique training
+        labels, or ``arange(K)`` when the labels already are class indices 0..K−1.
+    radius : dict[str, (m,) int64]
+        One array per requested bound.  r ≥ 0: certified against every set of at most r label
+        flips; −1: not certified (not even r = 0); capped at n.
+    log_p_wrong : (m,) float64
+        Certified upper bound on log(1 − p), p the smoothed probability of ``prediction``
+        (binary: log B of eq. 6; K classes: log Σ_{c′} B_{c c′}).  −inf when B = 0; NaN when only
+        the exact bound was requested.
+    log_p_wrong_err : (m,) float64
+        Width of the floating-point error interval below ``log_p_wrong`` (the true Chernoff value
+        at the t used lies in [log_p_wrong − 2·err, log_p_wrong]).
+    status : (m,) int8
+        Codes of :mod:`numbaflip.chernoff` (0 interior, 1 zero/tie, 2 unbounded, 3 limit,
+        4 Newton iteration cap; the bound is valid in every case).
+    t_star : (m,) float64 or (m, K) float64
+        The t at which each Chernoff bound was evaluated (K classes: per rival, 0 where B = 1).
+    pair_log_b : (m, K) float64 or None
+        K classes: the upper bound on log B_{c c′} per rival c′ (−inf at c′ = c).
+    metadata : dict
+        Provenance: ``numbaflip_version``, ``q`` (as given), ``q_canonical``, ``lam``,
+        ``learner``, ``fit_intercept``, ``formulation``, ``K``, ``n_train``, ``n_test``,
+        ``bounds``, ``precision``, ``threshold_table`` (the cache key of the tight thresholds, or
+        None) and ``classes`` (as a list).
+    """
+
+    prediction: np.ndarray
+    radius: dict
+    log_p_wrong: np.ndarray
+    log_p_wrong_err: np.ndarray
+    status: np.ndarray
+    t_star: np.ndarray
+    pair_log_b: np.ndarray | None
+    q: str
+    num_classes: int | None
+    n: int
+    bounds: tuple
+    lam: float | None = None
+    info: dict = field(default_factory=dict)
+    prediction_index: np.ndarray | None = None
+    classes_: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.prediction_index is None:
+            self.prediction_index = np.asarray(self.prediction, dtype=np.int64)
+        if self.classes_ is None:
+            self.classes_ = np.arange(self.K, dtype=np.int64)
+
+    @property
+    def K(self) -> int:
+        """Number of classes (2 for the binary formulation)."""
+        return 2 if self.num_classes is None else int(self.num_classes)
+
+    def __len__(self) -> int:
+        return int(self.prediction_index.shape[0])
+
+    def certified_accuracy(self, y_true, radii=(0, 1, 2, 5, 10, 20, 50, 100), bound=None):
+        """Fraction of test points correctly predicted *and* certified at radius ≥ r, per r.
+
+        ``y_true`` holds test labels in the user's labels (the values of ``classes_``); a
+        label that is not a training class counts as a wrong prediction.
+        """
+        y_true = np.asarray(y_true)
+        if y_true.ndim == 2 and y_true.shape[1] == 1:
+            y_true = y_true[:, 0]
+        if y_true.shape != (len(self),):
+            raise NumbaflipInputError(
+                f"y_true has shape {y_true.shape} but there are {len(self)} predictions; pass "
+                "one test label per test point.")
+        bound = bound or self.bounds[0]
+        rad = self.radius[bound]
+        correct = self.correct(y_true)
+        return np.array([np.mean(correct & (rad >= r)) for r in radii])
+
+    def correct(self, y_true) -> np.ndarray:
+        """Boolean (m,): ``prediction == y_true`` in the user's labels."""
+        y_true = np.asarray(y_true)
+        try:
+            return np.asarray(self.prediction == y_true, dtype=bool).reshape(len(self))
+        except (TypeError, ValueError):
+            return np.zeros(len(self), dtype=bool)
+
+    def __repr__(self) -> str:
+        m = len(self)
+        parts = [f"CertifyResult(m={m}, n={self.n}, q={self.q}, "
+                 f"{'binary' if self.num_classes is None else f'K={self.num_classes}'}"]
+        for b, r in self.radius.items():
+            parts.append(f", median radius_{b}={int(np.median(r)) if m else 0}")
+        return "".join(parts) + ")"
