@@ -1,4 +1,5 @@
-"""The shared reference cases (exact arithmetic, ../shared/cases): predictions, radii and log B.
+"""The shared reference cases (exact arithmetic; copied to tests/data/cases): predictions, radii
+and log B.
 
 - ``pred`` and ``radius_kl`` reproduced exactly; ``radius_tight`` exactly (when the tight bound
   is available);
@@ -6,10 +7,10 @@
   reported upper bound ``log_p_wrong`` never below the exact value (it is an upper bound);
 - no radius ever above ``radius_tight`` (over-certification), nor above the brute-force true
   radius where the case has one;
-- cases with features: certifying from X, T and λ gives the same predictions and radii.
+- cases with features: certifying from X, T and λ gives the same predictions and radii;
+- every case that INDEX.json lists is present and loaded (a missing file fails, never skips).
 """
 import json
-from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -17,11 +18,9 @@ import pytest
 
 import numbaflip
 
-CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
-FILES = sorted(p for p in CASES.glob("*.json")
-               if p.name not in ("INDEX.json", "ratio_tight_over_kl.json"))
+import _data
 
-pytestmark = pytest.mark.skipif(not FILES, reason=f"shared cases not found at {CASES}")
+FILES = _data.case_files()  # raises (collection error) when the data is missing
 
 
 def _load(path):
@@ -68,8 +67,10 @@ def test_case(path, results):
         assert abs(mpmath.mpf(float(est)) - ref) <= 1e-9 * abs(ref), (where, got, ref)
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if "bruteforce" in p.name],
-                         ids=lambda p: p.stem)
+BRUTE_FORCE_FILES = [p for p in FILES if "bruteforce" in p.name]
+
+
+@pytest.mark.parametrize("path", BRUTE_FORCE_FILES, ids=lambda p: p.stem)
 def test_case_brute_force(path, results):
     d, res = results[path.name]
     for j, bf in enumerate(d["brute_force"] or []):
@@ -98,7 +99,7 @@ def test_case_from_features(path, results):
                                       [o["radius_tight"] for o in d["outputs"]])
 
 
-MP_FILES = [p for p in FILES if p.stem in (
+MP_FILES = [_data.case_file(stem) for stem in (
     "bin_ridge_q1e-4_n500", "bin_ridge_q1e-5_n50", "bin_tiny_bruteforce", "mc3_ridge_q1e-4_n60",
     "mc3_top_tie", "mc10_ridge_q1e-3_n300", "bin_limit_sumpos_half", "bin_unbounded_small")]
 
@@ -118,3 +119,31 @@ def test_case_precision_mp(path):
         if ref != -np.inf:
             assert mpmath.mpf(float(res.log_p_wrong[j])) >= ref
             assert abs(mpmath.mpf(float(res.log_p_wrong[j])) - ref) <= 1e-9 * abs(ref)
+
+
+def test_all_indexed_cases_loaded(results):
+    """The copied data is complete: exactly the cases INDEX.json lists (56 files, 167 test
+    points, as tests/data/cases/README.md says), each present and certified above."""
+    index = _data.index()
+    names = sorted(e["name"] for e in index)
+    assert len(names) == 56 and sum(e["m"] for e in index) == 167
+    assert sorted(p.stem for p in FILES) == names
+    assert sorted(results) == sorted(f"{n}.json" for n in names)
+    for e in index:
+        d, res = results[f"{e['name']}.json"]
+        assert len(d["outputs"]) == e["m"] == res.prediction.shape[0], e["name"]
+        assert [o[0] for o in e["outputs"]] == [o["pred"] for o in d["outputs"]], e["name"]
+    assert len(BRUTE_FORCE_FILES) >= 3 and len(FEATURE_FILES) >= 1
+
+
+def test_all_threshold_tables_present():
+    """The 11 reference threshold tables of tests/data/cases/README.md are all there."""
+    want = {("0.4", 2), ("0.3", 2), ("0.1", 2), ("0.01", 2), ("1e-3", 2), ("1e-4", 2),
+            ("1e-5", 2), ("0.3", 3), ("0.01", 3), ("0.05", 10), ("0.0125", 10)}
+    got = set()
+    for p in _data.threshold_files():
+        d = json.loads(p.read_text())
+        assert p.name == f"thresholds_q{d['q']}_K{d['K']}.json"
+        assert len(d["rows"]) == d["r_max"] + 1
+        got.add((d["q"], d["K"]))
+    assert got == want

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -15,10 +14,10 @@ from numbaflip import _backend
 from numbaflip import thresholds as T
 from numbaflip.errors import NumbaflipInputError
 
+import _data
 from naive_thresholds import naive_one_minus_p
 
-CASES = Path(__file__).resolve().parents[1].parent / "shared" / "cases"
-TABLE_FILES = sorted((CASES / "thresholds").glob("thresholds_*.json"))
+TABLE_FILES = _data.threshold_files()  # raises (collection error) when the data is missing
 FULL = os.environ.get("NUMBAFLIP_FULL_TESTS", "") not in ("", "0")
 
 
@@ -38,9 +37,6 @@ def _load(path):
 
 
 def _reference_params():
-    if not TABLE_FILES:
-        return [pytest.param(None, marks=pytest.mark.skip(
-            reason=f"reference tables not found under {CASES / 'thresholds'}"))]
     return [pytest.param(p, id=p.stem) for p in TABLE_FILES]
 
 
