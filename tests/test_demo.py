@@ -40,7 +40,7 @@ def test_demo_prints_table(demo_result):
     res, text = demo_result
     assert "| task |" in text and "wall time" in text
     assert res["table"] in text
-    assert res["wall_time"] > 0
+    assert np.isfinite(res["wall_time"]) and res["wall_time"] >= 0  # reported, not bounded
 
 
 def test_demo_numbers(demo_result):
