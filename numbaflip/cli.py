@@ -6,8 +6,11 @@ traceback and without writing a partial output file.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -60,25 +63,33 @@ def _build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("certify", help="certify every test point of a CSV/NPY/NPZ test file")
     c.add_argument("--train", required=True, help="training features + labels (.csv/.npy/.npz)")
     c.add_argument("--test", required=True,
-                   help="test features, optionally with labels in the same column as in --train")
+                   help="test features, optionally with labels (see --test-labels)")
     c.add_argument("--q", required=True, help="noise level, e.g. 0.1 or 1e-4")
     c.add_argument("--lam", default="auto", help="ridge parameter (float) or 'auto' (label-free)")
     c.add_argument("--bounds", default="kl", help="comma-separated: kl, tight, exact")
     c.add_argument("--num-classes", type=int, default=None,
-                   help="K for the K-class formulation; omit for binary labels {0,1}")
+                   help="K for the K-class formulation; omit for the binary formulation")
     c.add_argument("--label-column", default="-1",
                    help="index or CSV header name of the label column (default: last)")
+    c.add_argument("--test-labels", choices=("auto", "yes", "no"), default="auto",
+                   help="does the test file carry labels? auto (default): with headers, iff it "
+                        "has the training label column's name; without, iff it has exactly one "
+                        "column more than the training features; .npz: iff it has y")
     c.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
                    help="CSV header row: auto-detect (default), yes or no")
     c.add_argument("--no-intercept", action="store_true", help="do not append a ones column")
     c.add_argument("--precision", default="auto", choices=("auto", "float64", "mp"))
     c.add_argument("--radii", default=",".join(map(str, DEFAULT_RADII)),
                    help="radii for the certified-accuracy summary (needs test labels)")
-    c.add_argument("--out", required=True, help="output CSV, one row per test point")
-    c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    c.add_argument("--out", required=True,
+                   help="output file, one record per test point; - for stdout")
+    c.add_argument("--format", choices=("csv", "json"), default=None,
+                   help="csv (default) or json (default when --out ends with .json; carries "
+                        "the provenance)")
+    _progress_options(c)
 
     d = sub.add_parser("demo", help="run the whole job on the shipped digits data")
-    d.add_argument("--no-progress", action="store_true")
+    _progress_options(d)
 
     r = sub.add_parser("report", help="certified accuracy from a CSV written by 'certify'")
     r.add_argument("results", help="CSV written by 'numbaflip certify' (with a label column)")
@@ -89,6 +100,76 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _progress_options(parser):
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_const", const=True,
+                   default=None, help="show the progress bar even when stderr is not a terminal")
+    g.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                   help="hide the progress bar")
+
+
+def _want_progress(a) -> bool:
+    if a.progress is not None:
+        return a.progress
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# first-run compilation notice
+# --------------------------------------------------------------------------------------------
+COMPILE_NOTICE = "numbaflip: compiling kernels (first run only, about 20 s)…"
+
+
+def _kernel_names(num_classes, bounds):
+    """(module, function) of the Numba entry points a certify call will run."""
+    binary = num_classes is None
+    smoothing = any(b in ("kl", "tight") for b in bounds)
+    names = [("chernoff", "_binary_decide" if binary else "_mc_decide")]
+    if smoothing:
+        names.append(("chernoff", "_binary_driver" if binary else "_mc_driver"))
+    if "exact" in bounds:
+        names.append(("exact", "_binary_driver" if binary else "_mc_driver"))
+    return names
+
+
+def _has_cached_code(dispatcher, modname: str) -> bool:
+    """Whether Numba's on-disk cache holds code of ``dispatcher`` for this machine."""
+    cache = getattr(dispatcher, "_cache", None)
+    if cache is None:
+        return True  # not a caching dispatcher (e.g. NUMBA_DISABLE_JIT): nothing to compile
+    try:
+        index = cache._cache_file._load_index()  # {} when absent, of another version or stale
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return any(isinstance(k, tuple) and len(k) > 1 and k[1] == magic for k in index)
+    except Exception:  # private Numba API changed: fall back to looking for index files
+        import glob
+        path = getattr(cache, "_cache_path", None)
+        if path is None:
+            return False
+        name = dispatcher.py_func.__name__
+        return bool(glob.glob(os.path.join(path, f"{modname}.{name}-*.nbi")))
+
+
+def kernels_need_compiling(num_classes=None, bounds=("kl",)) -> bool:
+    """True when Numba will compile (not load from its cache) a kernel certify is about to run."""
+    import importlib
+    try:
+        for modname, fname in _kernel_names(num_classes, tuple(bounds)):
+            mod = importlib.import_module(f"numbaflip.{modname}")
+            disp = getattr(mod, fname, None)
+            if disp is not None and not _has_cached_code(disp, modname):
+                return True
+    except Exception:
+        return False
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# certify
+# --------------------------------------------------------------------------------------------
 def _summary(result, y_true, radii, out=None):
     out = out or sys.stdout
     print(f"certified accuracy at radius r ({len(y_true)} test points, q = {result.q}):",
@@ -98,54 +179,147 @@ def _summary(result, y_true, radii, out=None):
     for b in result.radius:
         acc = result.certified_accuracy(y_true, radii, bound=b)
         print(f"{b:<8}" + "".join(f"{a:>9.4f}" for a in acc), file=out)
-    clean = float(np.mean(result.prediction == y_true))
+    clean = float(np.mean(result.correct(y_true)))
     print(f"clean accuracy of the reported prediction: {clean:.4f}", file=out)
 
 
-def _cmd_certify(a) -> int:
+def _read_test(train, test, label_col, X_train, mode):
+    """Test features and labels following --test-labels; returns (X_test, y_test, rule line)."""
     from . import io
-    from .certify import certify
+    k = X_train.shape[1]
+    flag = f"(--test-labels {mode})"
+    want = {"auto": None, "yes": True, "no": False}[mode]
+    if test.kind == "xy":
+        if test.ncols != k:
+            raise NumbaflipInputError(
+                f"array X in {test.path} has {test.ncols} columns but the training features "
+                f"have {k}; the test features need the same columns as the training ones.")
+        use = test.has_y if want is None else want
+        X_test, y_test = test.split(has_labels=use)
+        what = "array y read as test labels" if use else (
+            "array y ignored" if test.has_y else "no array y, no test labels")
+        return X_test, y_test, f"test file: array X with {k} features; {what} {flag}"
+    train_features = train.feature_names(label_col) if train.kind != "xy" else None
+    if train_features is not None and test.names is not None:
+        label_name = train.names[train.label_index(label_col)]
+        X_test, y_test, found = test.select(train_features, label_name, want)
+        order = "" if [n for n in test.names if n in train_features] == train_features \
+            else ", reordered"
+        if y_test is not None:
+            what = f"label column {label_name!r} read as test labels"
+        elif found:
+            what = f"label column {label_name!r} ignored"
+        else:
+            what = f"no label column {label_name!r}, no test labels"
+        return X_test, y_test, (f"test file: {k} feature columns matched to the training "
+                                f"features by header name{order}; {what} {flag}")
+    c = test.ncols
+    why = ""
+    if (train.names is None) != (test.names is None):
+        which = "training" if test.names is not None else "test"
+        why = f"; columns matched by position (the {which} file has no header)"
+    if want is None:
+        if c == k + 1:
+            use = True
+        elif c == k:
+            use = False
+        else:
+            raise NumbaflipInputError(
+                f"{test.path} has {c} columns but the training features have {k}; the test "
+                f"file needs the same {k} feature columns (plus, optionally, the label "
+                "column).")
+    else:
+        use = want
+        need = k + 1 if use else k
+        if c != need:
+            raise NumbaflipInputError(
+                f"{test.path} has {c} columns but --test-labels {mode} needs {need} = {k} "
+                f"features{' + label column' if use else ''}; fix the file or --test-labels.")
+    if use:
+        j = (train if train.kind != "xy" else test).label_index(label_col)
+        X_test, y_test = test.split(label_column=j, has_labels=True)
+        return X_test, y_test, (f"test file: {c} columns = {k} features + label column "
+                                f"{j + 1} {flag}{why}")
+    X_test, _ = test.split(has_labels=False)
+    return X_test, None, f"test file: {c} columns = {k} features, no label column {flag}{why}"
+
+
+def _check_test_labels(y_train, y_test, num_classes, test_path):
+    """Every test label must be a class of the training labels (same encoding)."""
+    allowed = set(np.unique(y_train).tolist())
+    if y_train.dtype.kind == "i":
+        K = 2 if num_classes is None else num_classes
+        if y_train.min() >= 0 and y_train.max() < K:
+            allowed |= set(range(K))
+    vals = y_test.tolist()
+    bad = [i for i, v in enumerate(vals) if v not in allowed]
+    if bad:
+        shown = ", ".join(repr(v) for v in sorted(allowed, key=str)[:10])
+        raise NumbaflipInputError(
+            f"{len(bad)} test label(s) in {test_path} are not classes of the training labels "
+            f"({shown}{' …' if len(allowed) > 10 else ''}); the first is {vals[bad[0]]!r} at "
+            f"test row {bad[0] + 1}; check --label-column and --test-labels, and that both "
+            "files use the same label encoding.")
+
+
+def _same_as_stdout(path) -> bool:
+    if path == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
+def _cmd_certify(a) -> int:
+    from . import io as nio
+    from ._atomic import plan_output
+    fmt = a.format or ("json" if a.out.lower().endswith(".json") else "csv")
+    # Everything that can be checked without the data comes first: no computation is wasted
+    # on an output that cannot be written or that would destroy an input.
+    plan_output(a.out, protect=(a.train, a.test))
+    radii = _parse_radii(a.radii)
+    lam = _lam(a.lam)
+    bounds = _parse_bounds(a.bounds)
     label_col = _label_column(a.label_column)
     header = {"auto": None, "yes": True, "no": False}[a.header]
-    X_train, y_train = io.load_table(a.train, label_column=label_col, has_labels=True,
-                                     header=header)
-    # Test labels are optional: present iff the test file has one more column than X_train.
-    T, _ = io.load_table(a.test, has_labels=False, header=header)
-    y_test = None
-    if T.shape[1] == X_train.shape[1] + 1:
-        X_test, y_test = io.load_table(a.test, label_column=label_col, has_labels=True,
-                                       header=header)
-    elif T.shape[1] == X_train.shape[1]:
-        X_test = T
-    else:
-        raise NumbaflipInputError(
-            f"{a.test} has {T.shape[1]} columns but the training features have "
-            f"{X_train.shape[1]}; the test file needs the same feature columns (plus, "
-            "optionally, the label column).")
-    radii = _parse_radii(a.radii)
+    train = nio.open_table(a.train, header=header)
+    X_train, y_train = train.split(label_column=label_col, has_labels=True)
+    test = nio.open_table(a.test, header=header)
+    X_test, y_test, rule = _read_test(train, test, label_col, X_train, a.test_labels)
+    if y_test is not None:
+        _check_test_labels(y_train, y_test, a.num_classes, a.test)
+    from .certify import certify
+    if kernels_need_compiling(a.num_classes, bounds):
+        print(COMPILE_NOTICE, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    res = certify(X_train, y_train, X_test, q=a.q, lam=_lam(a.lam),
-                  bounds=_parse_bounds(a.bounds), num_classes=a.num_classes,
-                  fit_intercept=not a.no_intercept, precision=a.precision,
-                  progress=False if a.no_progress else True)
+    res = certify(X_train, y_train, X_test, q=a.q, lam=lam, bounds=bounds,
+                  num_classes=a.num_classes, fit_intercept=not a.no_intercept,
+                  precision=a.precision, progress=_want_progress(a))
     elapsed = time.perf_counter() - t0
-    if y_test is not None:
-        K = 2 if a.num_classes is None else a.num_classes
-        if y_test.min() < 0 or y_test.max() >= K:
-            raise NumbaflipInputError(
-                f"test labels in {a.test} must be in 0..{K - 1}; check --label-column and "
-                "--num-classes.")
-    io.write_results_csv(a.out, res, y_true=y_test)
+    to_stdout = _same_as_stdout(a.out)
+    if fmt == "json":
+        extra = {"train_file": os.path.abspath(a.train), "test_file": os.path.abspath(a.test),
+                 "test_labels": rule}
+        nio.write_results_json(a.out, res, y_true=y_test, extra_metadata=extra,
+                               protect=(a.train, a.test))
+    else:
+        nio.write_results_csv(a.out, res, y_true=y_test, protect=(a.train, a.test))
+    where = "stdout" if a.out == "-" else a.out
+    print(rule, file=sys.stderr)
     print(f"certified {len(res)} test points against n = {res.n} training labels in "
-          f"{elapsed:.2f} s (λ = {res.lam:.6g}); wrote {a.out}", file=sys.stderr)
+          f"{elapsed:.2f} s (λ = {res.lam:.6g}); wrote {where} ({fmt})", file=sys.stderr)
     if y_test is not None:
-        _summary(res, y_test, radii)
+        _summary(res, y_test, radii, out=sys.stderr if to_stdout else None)
     return 0
 
 
 def _cmd_demo(a) -> int:
     from .demo import run_demo
-    run_demo(progress=not a.no_progress)
+    if kernels_need_compiling(None, ("kl", "exact")) or \
+            kernels_need_compiling(10, ("kl", "exact")):
+        print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+    run_demo(progress=_want_progress(a))
     return 0
 
 
@@ -153,6 +327,10 @@ def _cmd_report(a) -> int:
     from .report import report_from_csv
     print(report_from_csv(a.results, _parse_radii(a.radii)))
     return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"numbaflip: warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -173,7 +351,9 @@ def main(argv=None) -> int:
         return 2
     handler = {"certify": _cmd_certify, "demo": _cmd_demo, "report": _cmd_report}[args.command]
     try:
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return handler(args)
     except NumbaflipInputError as e:
         print(f"numbaflip: error: {e}", file=sys.stderr)
         return 2

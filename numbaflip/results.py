@@ -119,3 +119,72 @@ class CertifyResult:
         for b, r in self.radius.items():
             parts.append(f", median radius_{b}={int(np.median(r)) if m else 0}")
         return "".join(parts) + ")"
+
+    def to_dict(self, y_true=None) -> dict:
+        """Provenance and one record per test point, JSON-safe: ``{"metadata", "points"}``.
+
+        ``metadata`` is :attr:`metadata` (JSON-safe copy); keys it lacks are filled from the
+        result's fields (``numbaflip_version``, ``q``, ``lam``, ``K``, ``formulation``,
+        ``n_train``, ``n_test``, ``bounds``, ``precision``, ``classes``).  Each point is
+        ``{"index", "prediction", ["label",] "radius_<bound>"…, "log_p_wrong"}`` with
+        ``prediction`` (and ``label``, when ``y_true`` is given) in the user's labels and
+        non-finite ``log_p_wrong`` as the string ``"-inf"``/``"nan"``.  This is the content of
+        ``numbaflip certify --format json``; ``json.dumps(d, allow_nan=False)`` accepts it.
+        """
+        from ._version import __version__
+        from .io import jsonable
+        m = len(self)
+        meta = {"numbaflip_version": __version__, "q": self.q, "lam": self.lam, "K": self.K,
+                "formulation": "binary" if self.num_classes is None else "multiclass",
+                "n_train": self.n, "n_test": m, "bounds": list(self.bounds),
+                "precision": self.info.get("precision") if isinstance(self.info, dict)
+                else None,
+                "classes": np.asarray(self.classes_).tolist()}
+        meta.update(self.metadata or {})
+        labels = None
+        if y_true is not None:
+            labels = np.asarray(y_true)
+            if labels.ndim == 2 and labels.shape[1] == 1:
+                labels = labels[:, 0]
+            if labels.shape != (m,):
+                raise NumbaflipInputError(
+                    f"y_true has shape {labels.shape} but there are {m} predictions; pass one "
+                    "test label per test point.")
+            labels = jsonable(labels)
+        pred = jsonable(np.asarray(self.prediction))
+        radii = {b: np.asarray(r, dtype=np.int64).tolist() for b, r in self.radius.items()}
+        lpw = jsonable(np.asarray(self.log_p_wrong, dtype=np.float64))
+        points = []
+        for i in range(m):
+            p = {"index": i, "prediction": pred[i]}
+            if labels is not None:
+                p["label"] = labels[i]
+            for b, r in radii.items():
+                p[f"radius_{b}"] = r[i]
+            p["log_p_wrong"] = lpw[i]
+            points.append(p)
+        return {"metadata": jsonable(meta), "points": points}
+
+    def to_frame(self, y_true=None):
+        """A pandas DataFrame, one row per test point (index ``index``).
+
+        Columns ``prediction`` (user's labels), ``label`` (when ``y_true`` is given),
+        ``radius_<bound>`` (int64) and ``log_p_wrong`` (float64, with real −inf/NaN); the
+        provenance of :meth:`to_dict` is in ``frame.attrs["metadata"]``.  Needs pandas.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "CertifyResult.to_frame needs pandas, which is not installed; install it with "
+                "`pip install pandas` (or use CertifyResult.to_dict())") from None
+        d = self.to_dict(y_true)
+        cols = {"prediction": np.asarray(self.prediction)}
+        if y_true is not None:
+            cols["label"] = np.asarray(y_true).reshape(len(self))
+        for b, r in self.radius.items():
+            cols[f"radius_{b}"] = np.asarray(r, dtype=np.int64)
+        cols["log_p_wrong"] = np.asarray(self.log_p_wrong, dtype=np.float64)
+        frame = pd.DataFrame(cols, index=pd.RangeIndex(len(self), name="index"))
+        frame.attrs["metadata"] = d["metadata"]
+        return frame

@@ -95,9 +95,9 @@ def test_bad_inputs_exit_2_and_no_output(problem, capsys):
     np.save(d / "nan.npy", Xn)
     _bad(["certify", "--train", str(d / "nan.npy"), "--test", str(d / "test.npy"),
           "--q", "0.1", "--out", str(out)], capsys, "NaN")
-    np.save(d / "one.npy", np.column_stack([X, np.zeros(120)]))
-    _bad(["certify", "--train", str(d / "one.npy"), "--test", str(d / "test.npy"),
-          "--q", "0.1", "--out", str(out)], capsys, "only class 0")
+    np.save(d / "three.npy", np.column_stack([X, np.arange(120) % 3]))
+    _bad(["certify", "--train", str(d / "three.npy"), "--test", str(d / "test.npy"),
+          "--q", "0.1", "--out", str(out)], capsys, "num_classes=K")
     np.save(d / "wide.npy", np.ones((3, 9)))
     _bad(["certify", "--train", str(d / "train.npy"), "--test", str(d / "wide.npy"),
           "--q", "0.1", "--out", str(out)], capsys, "columns")

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from numbaflip.errors import NumbaflipInputError
-from numbaflip.io import load_table, write_results_csv
+from numbaflip.errors import NumbaflipInputError, NumbaflipWarning
+from numbaflip.io import load_table, open_table, write_results_csv
 
 
 @pytest.fixture
@@ -250,11 +250,83 @@ def test_non_integer_labels(tmp_path):
         load_table(z)
 
 
-def test_negative_labels(tmp_path):
+def test_labels_returned_raw_not_required_nonnegative(tmp_path):
+    """{-1,+1}, {1,2} and integral floats come back as int64 user labels (no mapping here)."""
     z = tmp_path / "t.npz"
     np.savez(z, X=np.zeros((3, 2)), y=np.array([1, -1, 1]))
-    with pytest.raises(NumbaflipInputError, match=r"non-negative.*-1 at position 2.*0/1"):
-        load_table(z)
+    X, y = load_table(z)
+    assert y.dtype == np.int64 and y.tolist() == [1, -1, 1]
+    np.savez(z, X=np.zeros((3, 2)), y=np.array([2.0, 1.0, 2.0]))
+    assert load_table(z)[1].tolist() == [2, 1, 2]
+    p = tmp_path / "t.csv"
+    p.write_text("1,2,-1\n3,4,+1\n5,6,1.0\n")
+    y = load_table(p, has_labels=True)[1]
+    assert y.dtype == np.int64 and y.tolist() == [-1, 1, 1]
+
+
+def test_string_labels_csv_and_npz(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,label\n1,2,cat\n3,4, dog \n5,6,cat\n")
+    X, y = load_table(p)
+    assert y.dtype.kind == "U" and y.tolist() == ["cat", "dog", "cat"]
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4], [5, 6]])
+    # no header: a first row whose only text cell recurs in its column is data, not a header
+    p.write_text("1,2,cat\n3,4,dog\n5,6,cat\n")
+    X, y = load_table(p, has_labels=True)
+    assert X.shape == (3, 2) and y.tolist() == ["cat", "dog", "cat"]
+    # ... but a text cell that never recurs is undecidable: the user must say
+    p.write_text("1,2,label\n3,4,dog\n5,6,cat\n")
+    with pytest.raises(NumbaflipInputError, match="--header yes.*--header no"):
+        load_table(p, has_labels=True)
+    assert load_table(p, has_labels=True, header=False)[1].tolist() == ["label", "dog", "cat"]
+    z = tmp_path / "t.npz"
+    np.savez(z, X=np.zeros((2, 2)), y=np.array(["yes", "no"]))
+    assert load_table(z)[1].tolist() == ["yes", "no"]
+
+
+def test_label_errors_empty_and_mixed_text_fraction(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("1,2,cat\n3,4, \n5,6,cat\n")
+    with pytest.raises(NumbaflipInputError, match="line 2 is an empty cell"):
+        load_table(p, has_labels=True)
+    p.write_text("1,2,cat\n3,4,0.5\n5,6,cat\n")
+    with pytest.raises(NumbaflipInputError, match="non-integral number '0.5' at line 2"):
+        load_table(p, has_labels=True)
+    # a text cell in a feature column is still an error, naming the cell
+    p.write_text("1,cat,0\n3,cat,1\n")
+    with pytest.raises(NumbaflipInputError, match=r"line 1, column 2.*'cat'"):
+        load_table(p, has_labels=True)
+
+
+def test_npz_y_column_vector_accepted_with_warning(tmp_path):
+    z = tmp_path / "t.npz"
+    np.savez(z, X=np.zeros((3, 2)), y=np.array([[0], [1], [1]]))
+    with pytest.warns(NumbaflipWarning, match=r"shape \(3, 1\).*ravel"):
+        X, y = load_table(z)
+    assert y.tolist() == [0, 1, 1]
+
+
+def test_select_matches_test_columns_by_header_name(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("c,label,a,b\n3,1,1,2\n6,0,4,5\n")
+    t = open_table(p)
+    X, y, found = t.select(["a", "b", "c"], "label")
+    np.testing.assert_array_equal(X, [[1, 2, 3], [4, 5, 6]])
+    assert found and y.tolist() == [1, 0]
+    X, y, found = t.select(["a", "b", "c"], "label", has_labels=False)
+    assert y is None and found and X.shape == (2, 3)
+    with pytest.raises(NumbaflipInputError, match="lacks feature column.*'d'"):
+        t.select(["a", "b", "c", "d"], "label")
+    with pytest.raises(NumbaflipInputError, match="'c' that are not training features"):
+        t.select(["a", "b"], "label")
+    p.write_text("b,a\n1,2\n")
+    X, y, found = open_table(p).select(["a", "b"], "label")
+    assert X.tolist() == [[2, 1]] and y is None and not found
+    with pytest.raises(NumbaflipInputError, match="no label column 'label'"):
+        open_table(p).select(["a", "b"], "label", has_labels=True)
+    p.write_text("a,a,label\n1,2,0\n")
+    with pytest.raises(NumbaflipInputError, match="repeats the column name.*'a'"):
+        open_table(p).select(["a", "b"], "label")
 
 
 # ---------------------------------------------------------------------------------- results
@@ -310,11 +382,30 @@ def test_write_results_atomic_on_midway_failure(tmp_path):
     res.log_p_wrong = Boom()
     with pytest.raises(RuntimeError):
         write_results_csv(p, res)
-    # a failure while rows are being written also leaves no temporary file behind
+    # a failure while the file is being written (here: fsync) leaves no temporary file behind
     res = _result()
-    res.prediction = np.array([0, 1, 1, 0], dtype=object)
-    res.prediction[2] = "not a number"
-    with pytest.raises((ValueError, TypeError)):
-        write_results_csv(p, res)
+    import numbaflip._atomic as A
+
+    def broken_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    orig = A.os.fsync
+    A.os.fsync = broken_fsync
+    try:
+        with pytest.raises(NumbaflipInputError, match="No space left"):
+            write_results_csv(p, res)
+    finally:
+        A.os.fsync = orig
     assert p.read_text() == "old contents\n"
     assert os.listdir(tmp_path) == ["out.csv"]
+
+
+def test_write_results_user_labels_are_quoted_csv(tmp_path):
+    res = _result()
+    res.prediction = np.array(["cat", "dog, big", "cat", "dog, big"])
+    p = tmp_path / "out.csv"
+    write_results_csv(p, res, y_true=np.array([-1, 1, 1, -1]))
+    with open(p) as fh:
+        rows = list(csv.reader(fh))
+    assert [r[1] for r in rows[1:]] == ["cat", "dog, big", "cat", "dog, big"]
+    assert [r[2] for r in rows[1:]] == ["-1", "1", "1", "-1"]
