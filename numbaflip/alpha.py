@@ -23,6 +23,16 @@ from .errors import NumbaflipInputError
 _MAX_PRECOMPUTED = 50_000_000
 
 
+def _require_finite(arr: np.ndarray, what: str) -> np.ndarray:
+    """``arr`` if every entry is finite, else a clear error: the features overflow float64."""
+    if not np.isfinite(arr).all():
+        raise NumbaflipInputError(
+            f"{what} is not finite: the features are too large for float64 (XᵀX overflows "
+            f"beyond ~1e308). Scale the features, e.g. divide X_train and X_test by the largest "
+            f"absolute value of X_train, and certify again.")
+    return arr
+
+
 def design_matrix(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
     """``X`` with a trailing column of ones when ``fit_intercept`` (λ regularises it too)."""
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -42,9 +52,11 @@ def default_lambda(X_train: np.ndarray, q: float, *, fit_intercept: bool = True)
     """
     Xd = design_matrix(X_train, fit_intercept)
     n, k = Xd.shape
-    s = np.linalg.svd(Xd, compute_uv=False)
-    smin = s[-1] if s.size else 0.0
-    kappa = (s[0] / smin) ** 2 if smin > 0 else np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = np.linalg.svd(Xd, compute_uv=False)
+        _require_finite(s * s, "XᵀX (through its singular values)")
+        smin = s[-1] if s.size else 0.0
+        kappa = (s[0] / smin) ** 2 if smin > 0 else np.inf
     if not np.isfinite(kappa):
         # Rank-deficient design: fall back to a scale-aware small ridge.
         return float(1e-6 * (s[0] ** 2 if s.size else 1.0) + 1e-12)
@@ -93,30 +105,41 @@ class RidgeAlpha:
         self.fit_intercept = bool(fit_intercept)
         self.lam = float(lam)
         self.n, self.k = Xd.shape
+        if not np.isfinite(self.lam) or self.lam < 0:
+            raise NumbaflipInputError(
+                f"λ = {self.lam!r} is invalid; the ridge parameter must be a finite number ≥ 0.")
         self.XT = np.ascontiguousarray(Xd.T)  # (k, n)
-        G = self.XT @ Xd
-        G[np.diag_indices_from(G)] += self.lam
+        with np.errstate(over="ignore", invalid="ignore"):
+            G = self.XT @ Xd
+            G[np.diag_indices_from(G)] += self.lam
+        _require_finite(G, "the Gram matrix XᵀX + λI")
         try:
             self.cho = scipy.linalg.cho_factor(G, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
             raise NumbaflipInputError(
                 f"XᵀX + λI is not positive definite (λ = {self.lam:g}, k = {self.k} feature "
                 "columns): the features are collinear. Use lam > 0 (for example lam='auto').")
+        _require_finite(self.cho[0], "the Cholesky factor of XᵀX + λI")
 
         # M = (XᵀX + λI)⁻¹ Xᵀ (k × n) by Cholesky solves, so that each block of alpha is one
         # matrix product H M.  Skipped when k × n is large (then each block is solved).
         self.M = None
         if self.k * self.n <= _MAX_PRECOMPUTED:
-            self.M = np.ascontiguousarray(
-                scipy.linalg.cho_solve(self.cho, self.XT, check_finite=False))
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self.M = np.ascontiguousarray(
+                    scipy.linalg.cho_solve(self.cho, self.XT, check_finite=False))
+            _require_finite(self.M, "(XᵀX + λI)⁻¹Xᵀ")
 
     def alpha(self, H: np.ndarray) -> np.ndarray:
         """alpha for the test rows ``H`` (b × k, without intercept column): shape (b, n)."""
         Hd = design_matrix(H, self.fit_intercept)
-        if self.M is not None:
-            return Hd @ self.M
-        W = scipy.linalg.cho_solve(self.cho, Hd.T, check_finite=False)  # (k, b)
-        return np.ascontiguousarray(W.T @ self.XT)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if self.M is not None:
+                A = Hd @ self.M
+            else:
+                W = scipy.linalg.cho_solve(self.cho, Hd.T, check_finite=False)  # (k, b)
+                A = np.ascontiguousarray(W.T @ self.XT)
+        return _require_finite(A, "alpha")
 
     def blocks(self, H: np.ndarray, block_size: int | None = None, *, reuse: bool = False):
         """Yield ``(start, alpha_block)`` over the rows of ``H`` in bounded blocks.
@@ -135,5 +158,6 @@ class RidgeAlpha:
             else:
                 Hd = design_matrix(H[start:start + bs], self.fit_intercept)
                 out = buf[:Hd.shape[0]]
-                np.matmul(Hd, self.M, out=out)
-                yield start, out
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.matmul(Hd, self.M, out=out)
+                yield start, _require_finite(out, "alpha")

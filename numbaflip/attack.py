@@ -35,14 +35,16 @@ either (k = 0 would need the certificate to certify a different class on the cle
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import exact as _ex
 from .alpha import RidgeAlpha
-from .errors import NumbaflipInputError
-from .validation import check_matrix, check_num_classes, resolve_lambda
+from ._problem import (check_matrix, check_num_classes, class_slots, encode_labels, parse_q,
+                       resolve_lambda)
+from .errors import NumbaflipInputError, NumbaflipWarning
 
 __all__ = ["AttackResult", "attack", "attack_alpha"]
 
@@ -75,13 +77,18 @@ class AttackResult:
     num_classes: int | None = None
     n: int = 0
     info: dict = field(default_factory=dict)
+    prediction_index: np.ndarray | None = None
+    classes_: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.size.shape[0])
 
     def attacked_labels(self, y_train, i: int) -> np.ndarray:
         """The training labels after attacking test point ``i``."""
-        y2 = np.array(y_train, dtype=np.int64, copy=True)
+        y2 = np.array(y_train, copy=True).reshape(-1)
+        if self.classes_ is not None and y2.dtype.kind in "US":
+            y2 = y2.astype(self.classes_.dtype if self.classes_.dtype.itemsize >= y2.dtype.itemsize
+                           else y2.dtype)
         y2[self.indices[i]] = self.new_labels[i]
         return y2
 
@@ -132,36 +139,21 @@ def _greedy_order(a, y, c, rival, qf, num_classes):
     return idx, new[idx]
 
 
-def _q_show(q, qf) -> str:
-    return q.strip() if isinstance(q, str) else repr(float(qf))
-
-
-def _q_decimal(q, qf) -> str:
-    """q as the decimal string :func:`numbaflip.certify_alpha` reads as the same rational."""
-    if isinstance(q, str):
-        return q.strip()
-    s = repr(float(qf))
-    if _ex.parse_q(s) != qf:
-        raise NumbaflipInputError(
-            f"q = {q!r} has no short decimal form; pass q as a decimal string such as '0.1'.")
-    return s
-
-
-def _certify_oracle(q, num_classes):
-    """oracle(a_row, y2) -> (prediction, certified at r = 0) from numbaflip.certify_alpha."""
+def _certify_oracle(q, num_classes, back):
+    """oracle(a_row, y2) -> (predicted class index, certified at r = 0) from
+    numbaflip.certify_alpha; ``y2`` holds slot indices, ``back`` maps them to classes."""
     from .certify import certify_alpha
 
     def oracle(a, y2):
-        try:
-            res = certify_alpha(a.reshape(1, -1), y2, q=q, bounds=("kl",),
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaflipWarning)  # e.g. a single class left
+            res = certify_alpha(a.reshape(1, -1), back[y2], q=q, bounds=("kl",),
                                 num_classes=num_classes, progress=False)
-        except NumbaflipInputError:
-            return -1, False     # e.g. the attacked labels hold a single class
-        return int(res.prediction[0]), bool(res.radius["kl"][0] >= 0)
+        return int(res.prediction_index[0]), bool(res.radius["kl"][0] >= 0)
     return oracle
 
 
-def _smoothed_search(A, y, c0, qf, num_classes, oracle):
+def _smoothed_search(A, y, c0, qf, num_classes, oracle, back):
     """Appendix C.2 search for every row; returns (size, indices, labels, deployed_size)."""
     m = A.shape[0]
     kdep, rival, _ = _ex._exact_k(A, y, c0, qf, num_classes)
@@ -183,7 +175,7 @@ def _smoothed_search(A, y, c0, qf, num_classes, oracle):
             y2 = y.copy()
             y2[idx[:k]] = new[:k]
             p, cert = oracle(a, y2)
-            return p != c and cert
+            return p != back[c] and cert
 
         # exponential search from the deployed flip point, then bisection
         lo = int(kdep[i]) - 1        # predicate false at lo (g needs the deployed flip first)
@@ -221,43 +213,63 @@ def _smoothed_search(A, y, c0, qf, num_classes, oracle):
 # public functions
 # --------------------------------------------------------------------------------------------
 
+def _slots(y, num_classes, K):
+    """(labels for the kernels, slot → class map, classes for the kernels)."""
+    if num_classes is None:
+        return y, np.arange(2, dtype=np.int64), None
+    sl = class_slots(y, K)
+    return sl.y, sl.classes, sl.S
+
+
 def attack_alpha(A, y_train, *, q=0.0, num_classes: int | None = None,
                  kind: str = "exact", _oracle=None) -> AttackResult:
     """Attack the predictions given alpha ``A`` (m, n) and training labels ``y_train`` (n,).
 
     See the module docstring for the two kinds and the exact meaning of the result.  ``q`` is
     read as an exact decimal (binary: 0 ≤ q < 1/2; K classes: 0 ≤ q < (K−1)/K); ``"smoothed"``
-    needs q > 0.
+    needs q > 0.  Labels are taken as :func:`numbaflip.certify` takes them (``classes_``
+    convention); ``prediction`` and ``new_labels`` are in the user's labels.
     """
     kind = _check_kind(kind)
     num_classes = check_num_classes(num_classes)
-    qf = _ex._check_q(q, num_classes)
+    qv = parse_q(q, num_classes, allow_zero=True)
     A = _check_alpha(A)
     m, n = A.shape
-    y = _ex._check_y(y_train, n, num_classes)
+    y, classes, K = encode_labels(y_train, n, num_classes)
+    ys, back, Ks = _slots(y, num_classes, K)
+    # the K-class rule does not depend on q; the slot problem only needs a valid one
+    q_rule = qv.exact if num_classes is None else 0
     if kind == "exact":
-        pred = _ex.exact_predict(A, y, q=qf, num_classes=num_classes)
-        k, indices, labels = _ex.exact_attack_plan(A, y, pred, q=qf, num_classes=num_classes)
-        return AttackResult(prediction=pred, size=k, indices=indices, new_labels=labels,
-                            kind=kind, q=_q_show(q, qf), num_classes=num_classes, n=n, info={})
-    if qf == 0:
+        pred = _ex.exact_predict(A, ys, q=q_rule, num_classes=Ks)
+        k, indices, labels = _ex.exact_attack_plan(A, ys, pred, q=q_rule, num_classes=Ks)
+        return _attack_result(pred, k, indices, labels, back, classes, kind=kind, q=qv.given,
+                              num_classes=num_classes, n=n, info={})
+    if qv.exact == 0:
         raise NumbaflipInputError(
             "kind='smoothed' attacks the randomized-smoothing classifier, which needs q > 0; "
             "use kind='exact' for q = 0.")
-    q_str = _q_decimal(q, qf)
     if _oracle is None:
         from .certify import certify_alpha
-        base = certify_alpha(A, y, q=q_str, bounds=("kl",), num_classes=num_classes,
-                             progress=False)
-        pred = np.asarray(base.prediction, dtype=np.int64)
-        oracle = _certify_oracle(q_str, num_classes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumbaflipWarning)  # encode_labels warned already
+            base = certify_alpha(A, y, q=qv.canonical, bounds=("kl",),
+                                 num_classes=num_classes, progress=False)
+        pred_cls = np.asarray(base.prediction_index, dtype=np.int64)
+        oracle = _certify_oracle(qv.canonical, num_classes, back)
     else:
         oracle = _oracle
-        pred = np.array([oracle(A[i], y)[0] for i in range(m)], dtype=np.int64)
-    size, indices, labels, kdep = _smoothed_search(A, y, pred, qf, num_classes, oracle)
-    return AttackResult(prediction=pred, size=size, indices=indices, new_labels=labels,
-                        kind=kind, q=_q_show(q, qf), num_classes=num_classes, n=n,
-                        info={"deployed_size": kdep})
+        pred_cls = np.array([oracle(A[i], ys)[0] for i in range(m)], dtype=np.int64)
+    pred = np.searchsorted(back, pred_cls)
+    size, indices, labels, kdep = _smoothed_search(A, ys, pred, q_rule, Ks, oracle, back)
+    return _attack_result(pred, size, indices, labels, back, classes, kind=kind, q=qv.given,
+                          num_classes=num_classes, n=n, info={"deployed_size": kdep})
+
+
+def _attack_result(pred, size, indices, labels, back, classes, **kw):
+    """An AttackResult in the user's labels from slot indices."""
+    return AttackResult(prediction=classes[back[pred]], size=size, indices=indices,
+                        new_labels=[classes[back[lab]] for lab in labels],
+                        prediction_index=back[pred], classes_=classes, **kw)
 
 
 def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | None = None,
@@ -270,22 +282,25 @@ def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | No
     """
     kind = _check_kind(kind)
     num_classes = check_num_classes(num_classes)
-    qf = _ex._check_q(q, num_classes)
+    qv = parse_q(q, num_classes, allow_zero=True)
     X_train = check_matrix(X_train, "X_train")
     X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
-    y = _ex._check_y(y_train, X_train.shape[0], num_classes)
-    lam_v = resolve_lambda(lam, X_train, float(qf), fit_intercept)
+    encode_labels(y_train, X_train.shape[0], num_classes)  # refuse bad labels before any work
+    lam_v = resolve_lambda(lam, X_train, qv.value, fit_intercept)
     solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
     parts = []
-    for _, A in solver.blocks(X_test):
-        parts.append(attack_alpha(A, y, q=q, num_classes=num_classes, kind=kind))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaflipWarning)  # encode_labels warned once above
+        for _, A in solver.blocks(X_test):
+            parts.append(attack_alpha(A, y_train, q=q, num_classes=num_classes, kind=kind))
     res = AttackResult(
         prediction=np.concatenate([p.prediction for p in parts]),
         size=np.concatenate([p.size for p in parts]),
         indices=[x for p in parts for x in p.indices],
         new_labels=[x for p in parts for x in p.new_labels],
-        kind=kind, q=_q_show(q, qf), num_classes=num_classes, n=X_train.shape[0],
-        info={"lam": lam_v})
+        kind=kind, q=qv.given, num_classes=num_classes, n=X_train.shape[0],
+        info={"lam": lam_v}, prediction_index=np.concatenate([p.prediction_index for p in parts]),
+        classes_=parts[0].classes_)
     if kind == "smoothed":
         res.info["deployed_size"] = np.concatenate([p.info["deployed_size"] for p in parts])
     return res

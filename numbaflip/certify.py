@@ -6,7 +6,6 @@ results and radii.  See :func:`certify` for the guarantee.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from fractions import Fraction
 
@@ -19,148 +18,75 @@ from .alpha import RidgeAlpha
 from .errors import NumbaflipInputError, NumbaflipWarning
 from .radius import kl_radius
 from .results import CertifyResult
-from .validation import check_matrix, check_num_classes, resolve_lambda
+from . import exact as _ex
+from ._problem import (SMOOTHING_BOUNDS, check_bounds, check_matrix, check_num_classes,
+                       check_precision, class_slots, encode_labels, parse_q, resolve_lambda)
 
-#: Bound names accepted in ``bounds``.
-KNOWN_BOUNDS = ("kl", "tight", "exact")
-_SMOOTHING_BOUNDS = ("kl", "tight")
-
-
-# --------------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------------
-
-def _q_string(q) -> str:
-    if isinstance(q, str):
-        s = q.strip()
-    elif isinstance(q, (int, float, np.floating, np.integer)) and not isinstance(q, bool):
-        s = repr(float(q))
-    else:
-        raise NumbaflipInputError(f"q must be a number or a decimal string, got {type(q).__name__}.")
-    try:
-        Fraction(s)
-    except (ValueError, ZeroDivisionError):
-        raise NumbaflipInputError(f"q = {q!r} is not a decimal number; pass e.g. q=0.1 or q='1e-4'.")
-    if not math.isfinite(float(s)):
-        raise NumbaflipInputError(f"q = {q!r} is not finite; pass a noise level such as q=0.1.")
-    return s
+_U = 2.0 ** -53
+#: Largest m × K for which per-rival outputs are stored for every class (else per slot).
+_MAX_PAIR_ENTRIES = 1 << 24
 
 
-def _check_bounds(bounds) -> tuple:
-    if isinstance(bounds, str):
-        bounds = (bounds,)
-    bounds = tuple(bounds)
-    if not bounds:
-        raise NumbaflipInputError("bounds is empty; pass e.g. bounds=('kl',) or ('kl', 'tight').")
-    for b in bounds:
-        if b not in KNOWN_BOUNDS:
-            raise NumbaflipInputError(
-                f"unknown bound {b!r}; choose from {', '.join(KNOWN_BOUNDS)}.")
-    return tuple(dict.fromkeys(bounds))
-
-
-def _check_q(q_str: str, num_classes, bounds) -> Fraction:
-    qf = Fraction(q_str)
-    K = 2 if num_classes is None else num_classes
-    upper = Fraction(1, 2) if num_classes is None else Fraction(K - 1, K)
-    smoothing = any(b in _SMOOTHING_BOUNDS for b in bounds)
-    if qf == 0 and smoothing:
-        raise NumbaflipInputError(
-            "q = 0 means no smoothing, so the 'kl' and 'tight' bounds do not exist; use "
-            "bounds=('exact',) for q = 0, or choose q > 0.")
-    if qf < 0 or qf >= upper:
-        what = "(0, 1/2) for the binary formulation" if num_classes is None else \
-            f"(0, {K - 1}/{K}) for K = {K} classes"
-        raise NumbaflipInputError(
-            f"q = {q_str} is outside {what}; choose a noise level inside that interval "
-            "(q = 0 is allowed only with bounds=('exact',)).")
-    return qf
-
-
-def _check_labels(y, n_expected, num_classes) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise NumbaflipInputError(
-            f"y_train must be one-dimensional (one label per training row), got shape {y.shape}.")
-    if y.shape[0] != n_expected:
-        raise NumbaflipInputError(
-            f"y_train has {y.shape[0]} labels but there are {n_expected} training rows; pass one "
-            "label per training row.")
-    if y.shape[0] == 0:
-        raise NumbaflipInputError("y_train is empty; pass at least two labelled training rows.")
-    if y.dtype == np.bool_:
-        y = y.astype(np.int64)
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise NumbaflipInputError(
-            f"y_train must hold integer class labels, got dtype {y.dtype}.")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            bad = int(np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))[0])
-            raise NumbaflipInputError(
-                f"y_train[{bad}] = {y[bad]!r} is not an integer class label; labels must be "
-                "0/1 (binary) or 0..K−1 (num_classes=K).")
-    yi = y.astype(np.int64)
-    K = 2 if num_classes is None else num_classes
-    if yi.min() < 0 or yi.max() > K - 1:
-        bad = int(np.flatnonzero((yi < 0) | (yi > K - 1))[0])
-        hint = ("labels must be 0 or 1 for the binary formulation; pass num_classes=K for K "
-                "classes" if num_classes is None else f"labels must be in 0..{K - 1}")
-        raise NumbaflipInputError(f"y_train[{bad}] = {yi[bad]} is out of range: {hint}.")
-    if np.unique(yi).size < 2:
-        raise NumbaflipInputError(
-            f"y_train contains only class {int(yi[0])}; a classifier needs at least two classes "
-            "among the training labels.")
-    return np.ascontiguousarray(yi)
-
-
-def _check_precision(precision):
-    if precision not in ("auto", "float64", "mp"):
-        raise NumbaflipInputError(
-            f"precision must be 'auto', 'float64' or 'mp', got {precision!r}.")
-    return precision
-
-
-
-def _check_options(num_classes, bounds, q, precision):
-    """The options certify and certify_alpha share: (num_classes, bounds, q_str, q, precision)."""
+def _options(num_classes, bounds, q, precision):
+    """The options every certificate shares: (num_classes, bounds, QValue, precision)."""
     num_classes = check_num_classes(num_classes)
-    bounds = _check_bounds(bounds)
-    q_str = _q_string(q)
-    qf = _check_q(q_str, num_classes, bounds)
-    return num_classes, bounds, q_str, qf, _check_precision(precision)
+    bounds = check_bounds(bounds)
+    smoothing = any(b in SMOOTHING_BOUNDS for b in bounds)
+    qv = parse_q(q, num_classes, allow_zero=not smoothing)
+    return num_classes, bounds, qv, check_precision(precision)
+
+
+def _check_n(n):
+    if n >= _ex._MAX_N:
+        raise NumbaflipInputError(
+            f"n = {n} training points is above the supported {_ex._MAX_N}; the rigorous "
+            "floating-point error bounds assume fewer.")
+
 
 # --------------------------------------------------------------------------------------------
 # Block engine
 # --------------------------------------------------------------------------------------------
 
 class _Engine:
-    """Accumulates per-block kernel results, then computes radii."""
+    """Accumulates per-block kernel results, then computes radii.
 
-    def __init__(self, y, n, m, q_str, qf, num_classes, bounds, precision):
+    K classes run on :class:`numbaflip._problem.ClassSlots` (the classes present plus at most
+    two absent ones), so work and memory scale with the classes present, not with K.
+    """
+
+    def __init__(self, y, n, m, qv, num_classes, bounds, precision):
         self.y = y
         self.n = n
         self.m = m
-        self.q_str = q_str
-        self.qf = qf
-        self.q = float(qf)
+        self.qv = qv
+        self.q = qv.value
         self.num_classes = num_classes
         self.K = 2 if num_classes is None else num_classes
         self.bounds = bounds
         self.precision = precision
-        self.smoothing = any(b in _SMOOTHING_BOUNDS for b in bounds)
+        self.smoothing = any(b in SMOOTHING_BOUNDS for b in bounds)
         self.pred = np.empty(m, np.int64)
         self.logb = np.full(m, np.nan)
         self.err = np.zeros(m)
         self.status = np.zeros(m, np.int8)
         self.iters = np.zeros(m, np.int64)
+        self.slots = None
         if num_classes is None:
             self.t = np.full(m, np.nan)
             self.pair = None
         else:
-            self.t = np.zeros((m, self.K))
-            self.pair = np.full((m, self.K), np.nan)
+            self.slots = class_slots(y, self.K)
+            self.t = np.zeros((m, self.slots.S))
+            self.pair = np.full((m, self.slots.S), np.nan)
         self.radius = {b: np.empty(m, np.int64) for b in bounds}
         self.n_mp = 0
+        # The kernels evaluate the objective at float(q); every term moves by at most
+        # |Δq|/min(q, 1 − q) ≤ u per unit of relative rounding of q (and of p₋, p₀, 1 − q for
+        # K classes), so n·4u (K classes) or n·u (binary, only if q is not a double) bounds the
+        # difference to the objective at the exact q.  Added to every float64 bound.
+        exact_double = Fraction(self.q) == qv.exact
+        self.q_shift = 0.0 if (num_classes is None and exact_double) else \
+            (1.0 if num_classes is None else 4.0) * n * _U * (1.0 + 1e-6)
 
     # -- per block -----------------------------------------------------------------------
     def run_block(self, start, A):
@@ -174,9 +100,12 @@ class _Engine:
         if self.smoothing:
             self._refine_block(A, sl)
         if "exact" in self.bounds:
-            from .exact import exact_radius
-            self.radius["exact"][sl] = exact_radius(
-                A, self.y, self.pred[sl], q=self.q_str, num_classes=self.num_classes)
+            if self.num_classes is None:
+                k, _, _ = _ex._exact_k(A, self.y, self.pred[sl], self.qv.exact, None)
+            else:
+                k, _, _ = _ex._exact_k(A, self.slots.y, self.pred[sl], self.qv.exact,
+                                       self.slots.S)
+            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
 
     def _binary_block(self, A, sl):
         b = A.shape[0]
@@ -187,7 +116,7 @@ class _Engine:
         # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
         _ch._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
-            side[j], degen[j] = _ties.binary_decision(A[j], self.y, self.qf)
+            side[j], degen[j] = _ties.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
         if not self.smoothing:
             self.status[sl] = _ch.STATUS_INTERIOR
@@ -199,43 +128,57 @@ class _Engine:
         it = np.empty(b, np.int64)
         _ch._binary_driver(A, self.y, self.q, side, degen, guess, config.newton_rtol,
                            config.newton_maxiter, logb, err, t, st, it)
-        self.logb[sl], self.err[sl], self.t[sl], self.status[sl], self.iters[sl] = \
-            logb, err, t, st, it
+        self._store_bound(sl, logb, err)
+        self.t[sl], self.status[sl], self.iters[sl] = t, st, it
+
+    def _store_bound(self, sl, logb, err):
+        fin = np.isfinite(logb)
+        self.logb[sl] = np.where(fin, logb + self.q_shift, logb)
+        self.err[sl] = np.where(fin, err + self.q_shift, err)
 
     def _multiclass_block(self, A, sl):
         b = A.shape[0]
-        K = self.K
+        S, ys = self.slots.S, self.slots.y
         pred = np.empty(b, np.int64)
-        tied = np.empty((b, K), np.bool_)
+        tied = np.empty((b, S), np.bool_)
         amb = np.empty(b, np.bool_)
-        _ch._mc_decide(A, self.y, K, pred, tied, amb)
+        _ch._mc_decide(A, ys, S, pred, tied, amb)
         for j in np.flatnonzero(amb):
-            pred[j], tied[j] = _ties.multiclass_decision(A[j], self.y, K)
+            pred[j], tied[j] = _ties.multiclass_decision(A[j], ys, S)
         self.pred[sl] = pred
         if not self.smoothing:
             self.status[sl] = np.where(tied.any(axis=1), _ch.STATUS_ZERO, _ch.STATUS_INTERIOR)
             return
         logb = np.empty(b)
         err = np.empty(b)
-        t = np.empty((b, K))
-        pair = np.empty((b, K))
+        t = np.empty((b, S))
+        pair = np.empty((b, S))
         st = np.empty(b, np.int8)
         it = np.empty(b, np.int64)
-        _ch._mc_driver(A, self.y, K, self.q, pred, tied, config.newton_rtol,
-                       config.newton_maxiter, 40.0, logb, err, t, pair, st, it)
-        self.logb[sl], self.err[sl], self.t[sl], self.pair[sl], self.status[sl], \
-            self.iters[sl] = logb, err, t, pair, st, it
+        _ch._mc_driver(A, ys, S, self.K, self.q, self.slots.log_weight, pred, tied,
+                       config.newton_rtol, config.newton_maxiter, 40.0, logb, err, t, pair, st,
+                       it)
+        self._store_bound(sl, logb, err)
+        fin = np.isfinite(pair)
+        self.pair[sl] = np.where(fin, pair + self.q_shift, pair)
+        self.t[sl], self.status[sl], self.iters[sl] = t, st, it
 
     def _radii(self, ell):
+        """Radii of every smoothing bound from ℓ.  The tight radius is never below the KL one
+        (both are valid, so their maximum is too; it only guards rounding at a boundary), and
+        a point the KL bound already certifies at n needs no threshold table."""
         out = {}
+        kl = kl_radius(ell, self.qv.exact, self.K, self.n)
         if "kl" in self.bounds:
-            out["kl"] = kl_radius(ell, self.q, self.K, self.n)
+            out["kl"] = kl
         if "tight" in self.bounds:
             from .tight import tight_radius
-            # Both radii are valid certificates, so their maximum is one too; the tight one is
-            # never smaller in exact arithmetic, this only guards against rounding at a boundary.
-            kl = out["kl"] if "kl" in out else kl_radius(ell, self.q, self.K, self.n)
-            out["tight"] = np.maximum(tight_radius(ell, self.q_str, self.K, self.n), kl)
+            tight = kl.copy()
+            todo = kl < self.n
+            if todo.any():
+                tight[todo] = np.maximum(
+                    tight_radius(ell[todo], self.qv.canonical, self.K, self.n), kl[todo])
+            out["tight"] = tight
         return out
 
     def _refine_block(self, A, sl):
@@ -243,7 +186,8 @@ class _Engine:
 
         Where the float64 error interval of log_p_wrong straddles a radius boundary (the
         integer radius is uncertain), or always with precision='mp', re-evaluate the Chernoff
-        objective at the t actually used in mpmath and keep the smaller rigorous upper bound.
+        objective at the t actually used in mpmath (with the exact q) and keep the smaller
+        rigorous upper bound.
         """
         if self.precision == "float64":
             return
@@ -266,10 +210,12 @@ class _Engine:
         for j in rows:
             g = base + j
             if self.num_classes is None:
-                v = _mp.mp_binary_log_objective(A[j], self.y, self.q_str, float(self.t[g]))
+                v = _mp.mp_binary_log_objective(A[j], self.y, self.qv.canonical,
+                                                float(self.t[g]))
             else:
-                v = _mp.mp_multiclass_log_bound(A[j], self.y, int(self.pred[g]), self.K,
-                                                self.q_str, self.t[g])
+                v = _mp.mp_multiclass_log_bound(
+                    A[j], self.slots.y, int(self.pred[g]), self.slots.S, self.qv.canonical,
+                    self.t[g], noise_K=self.K, weights=self.slots.weight)
             if v < self.logb[g]:
                 self.logb[g] = v
                 self.err[g] = 0.0
@@ -281,12 +227,36 @@ class _Engine:
         for b in self.bounds:
             if b in radii:
                 self.radius[b][:] = radii[b]
+        if self.slots is not None:
+            self._unslot()
         n_maxiter = int(np.sum(self.status == _ch.STATUS_MAXITER))
         if n_maxiter:
             warnings.warn(
                 f"Newton reached the iteration cap on {n_maxiter} test point(s); their bounds "
                 "are valid but may be loose (raise numbaflip._config.config.newton_maxiter).",
                 NumbaflipWarning, stacklevel=3)
+
+    def _unslot(self):
+        """Class indices from slot indices; per-rival outputs for every class when they fit
+        (an absent class other than the first has the bound of the second absent slot)."""
+        sl = self.slots
+        self.pred = sl.classes[self.pred]
+        self.pair_classes = sl.classes
+        if sl.S == self.K or self.m * self.K > _MAX_PAIR_ENTRIES:
+            return
+        col = np.searchsorted(sl.classes, np.arange(self.K))
+        col = np.minimum(col, sl.S - 1)
+        exact_hit = sl.classes[col] == np.arange(self.K)
+        absent = np.flatnonzero(sl.weight > 1)
+        if absent.size:
+            col = np.where(exact_hit, col, absent[0])
+        self.t = self.t[:, col]
+        self.pair = self.pair[:, col]
+        # the predicted class itself: −inf, as the kernel writes for its own slot
+        rows = np.arange(self.m)
+        self.pair[rows, self.pred] = -np.inf
+        self.t[rows, self.pred] = 0.0
+        self.pair_classes = np.arange(self.K, dtype=np.int64)
 
 
 def _run(engine, blocks, m, progress):
@@ -299,13 +269,27 @@ def _run(engine, blocks, m, progress):
     engine.finish()
 
 
-def _result(engine, lam):
+def _result(engine, lam, classes, *, learner, fit_intercept):
+    from ._version import __version__
+
     e = engine
+    table = None
+    if "tight" in e.bounds:
+        table = {"q": e.qv.canonical, "K": e.K, "method": "auto"}
+    metadata = {
+        "numbaflip_version": __version__, "q": e.qv.given, "q_canonical": e.qv.canonical,
+        "lam": lam, "learner": learner, "fit_intercept": fit_intercept,
+        "formulation": "binary" if e.num_classes is None else "multiclass", "K": e.K,
+        "n_train": e.n, "n_test": e.m, "bounds": list(e.bounds), "precision": e.precision,
+        "threshold_table": table, "classes": classes.tolist(),
+    }
     return CertifyResult(
-        prediction=e.pred, radius=e.radius, log_p_wrong=e.logb, log_p_wrong_err=e.err,
-        status=e.status, t_star=e.t, pair_log_b=e.pair, q=e.q_str,
+        prediction=classes[e.pred], radius=e.radius, log_p_wrong=e.logb, log_p_wrong_err=e.err,
+        status=e.status, t_star=e.t, pair_log_b=e.pair, q=e.qv.given,
         num_classes=e.num_classes, n=e.n, bounds=e.bounds, lam=lam,
-        info={"newton_iterations": e.iters, "mp_refined": e.n_mp, "precision": e.precision})
+        info={"newton_iterations": e.iters, "mp_refined": e.n_mp, "precision": e.precision,
+              "pair_classes": getattr(e, "pair_classes", None)},
+        prediction_index=e.pred, classes_=classes, metadata=metadata)
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,17 +350,16 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     -------
     CertifyResult
     """
-    num_classes, bounds, q_str, qf, precision = _check_options(num_classes, bounds, q,
-                                                               precision)
+    num_classes, bounds, qv, precision = _options(num_classes, bounds, q, precision)
     X_train = check_matrix(X_train, "X_train")
     X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
-    y = _check_labels(y_train, X_train.shape[0], num_classes)
-    lam_v = resolve_lambda(lam, X_train, float(qf), fit_intercept)
+    _check_n(X_train.shape[0])
+    y, classes, _ = encode_labels(y_train, X_train.shape[0], num_classes)
+    lam_v = resolve_lambda(lam, X_train, qv.value, fit_intercept)
     solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
-    engine = _Engine(y, X_train.shape[0], X_test.shape[0], q_str, qf, num_classes, bounds,
-                     precision)
+    engine = _Engine(y, X_train.shape[0], X_test.shape[0], qv, num_classes, bounds, precision)
     _run(engine, solver.blocks(X_test, reuse=True), X_test.shape[0], progress)
-    return _result(engine, lam_v)
+    return _result(engine, lam_v, classes, learner="ridge", fit_intercept=bool(fit_intercept))
 
 
 def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision="auto",
@@ -388,12 +371,12 @@ def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision=
     scores the class sums of ``A[j]``.  Same guarantee, parameters and result as
     :func:`certify`; A must not depend on the training labels.
     """
-    num_classes, bounds, q_str, qf, precision = _check_options(num_classes, bounds, q,
-                                                               precision)
+    num_classes, bounds, qv, precision = _options(num_classes, bounds, q, precision)
     A = check_matrix(A, "A")
-    y = _check_labels(y_train, A.shape[1], num_classes)
+    _check_n(A.shape[1])
+    y, classes, _ = encode_labels(y_train, A.shape[1], num_classes)
     m = A.shape[0]
     bs = block_rows(A.shape[1])
-    engine = _Engine(y, A.shape[1], m, q_str, qf, num_classes, bounds, precision)
+    engine = _Engine(y, A.shape[1], m, qv, num_classes, bounds, precision)
     _run(engine, ((s, A[s:s + bs]) for s in range(0, m, bs)), m, progress)
-    return _result(engine, None)
+    return _result(engine, None, classes, learner="alpha", fit_intercept=None)

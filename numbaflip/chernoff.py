@@ -645,28 +645,33 @@ def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead):
 
 
 @njit(cache=True)
-def _lse_up(vals, K, skip):
-    """Upward-rounded log Σ_{k≠skip} exp(vals[k]) (vals already upper bounds)."""
+def _lse_up(vals, logw, K, skip):
+    """Upward-rounded log Σ_{k≠skip} w_k exp(vals[k]) (vals already upper bounds, logw[k] an
+    upper bound on log w_k: the number of rival classes that class slot k stands for)."""
     mx = -_INF
     for k in range(K):
-        if k != skip and vals[k] > mx:
-            mx = vals[k]
+        if k != skip and vals[k] + logw[k] > mx:
+            mx = vals[k] + logw[k]
     if mx == -_INF:
         return -_INF
     acc = 0.0
     cnt = 0
     for k in range(K):
         if k != skip:
-            acc += math.exp(vals[k] - mx)
+            acc += math.exp(vals[k] + logw[k] - mx)
             cnt += 1
     v = mx + math.log(acc)
     return _up(v + 8.0 * _U * (abs(mx) + cnt + abs(v)))
 
 
 @njit(parallel=True, cache=True)
-def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
+def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
                out_logb, out_err, out_t, out_pair, out_status, out_iters):
     """Parallel over test points: union bound over the K−1 rivals of the predicted class.
+
+    ``K`` class slots are looped over (the classes present in the training set and at most two
+    absent ones, see :func:`numbaflip.certify`); ``Kn`` is the number of classes of the noise
+    (p₋ = q/(Kn−1)); slot k stands for ``exp(logw[k])`` rival classes with identical bounds.
 
     ``out_pair[j, k]``: upper bound on log B_{pred,k} (0 for tied rivals, −inf for pred itself);
     ``out_t[j, k]``: the t used (0 where B = 1).  The closest rival (by the Gaussian estimate)
@@ -676,8 +681,8 @@ def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
     weighted by their share.  Any t > 0 gives a valid bound, so all of this is sound.
     """
     m = A.shape[0]
-    pm = q / (K - 1)
-    p0 = q * (K - 2) / (K - 1)
+    pm = q / (Kn - 1)
+    p0 = q * (Kn - 2) / (Kn - 1)
     lq1 = math.log1p(-q)
     lpm = math.log(pm)
     lp0 = math.log(p0) if p0 > 0.0 else -_INF
@@ -817,7 +822,7 @@ def _mc_driver(A, y, K, q, pred, tied, rtol, maxiter, far_gap,
             out_pair[j, k] = vals[k]
         out_iters[j] = iters
         # The log-sum-exp of values each within maxerr of the truth is within maxerr too.
-        out_logb[j] = _lse_up(vals, K, c)
+        out_logb[j] = _lse_up(vals, logw, K, c)
         out_err[j] = maxerr
         if any_tied:
             out_status[j] = STATUS_ZERO

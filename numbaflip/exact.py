@@ -70,9 +70,9 @@ import numpy as np
 from numba import njit, prange
 
 from .errors import NumbaflipInputError
-from .validation import check_num_classes
+from ._problem import check_num_classes, parse_q
 
-__all__ = ["exact_radius", "exact_predict", "exact_attack_plan", "parse_q"]
+__all__ = ["exact_radius", "exact_predict", "exact_attack_plan"]
 
 #: "No crossing" sentinel for k (larger than any n).
 NOCROSS = np.int64(1) << np.int64(62)
@@ -814,25 +814,6 @@ def _exact_mc_row(a, y, pred, K):
 # Python layer
 # ============================================================================================
 
-def parse_q(q) -> Fraction:
-    """The exact rational of q: a decimal string as written, a float through ``repr`` (so
-    ``0.1`` means 1/10, as in :func:`numbaflip.certify`), or a Fraction as is."""
-    if isinstance(q, Fraction):
-        return q
-    if isinstance(q, str):
-        s = q.strip()
-    elif isinstance(q, (int, float, np.integer, np.floating)) and not isinstance(q, bool):
-        s = repr(float(q))
-    else:
-        raise NumbaflipInputError(
-            f"q must be a number, a decimal string or a Fraction, got {type(q).__name__}.")
-    try:
-        f = Fraction(s)
-    except (ValueError, ZeroDivisionError):
-        raise NumbaflipInputError(f"q = {q!r} is not a decimal number; pass e.g. q=0.1.")
-    return f
-
-
 def _q_float_bounds(qf: Fraction) -> tuple[float, float]:
     """Doubles q_lo ≤ qf ≤ q_hi (equal when qf is a double)."""
     x = float(qf)
@@ -845,16 +826,8 @@ def _q_float_bounds(qf: Fraction) -> tuple[float, float]:
 
 
 def _check_q(q, num_classes) -> Fraction:
-    qf = parse_q(q)
-    K = 2 if num_classes is None else num_classes
-    upper = Fraction(1, 2) if num_classes is None else Fraction(K - 1, K)
-    if not (0 <= qf < upper):
-        what = "[0, 1/2) for binary labels" if num_classes is None else \
-            f"[0, {K - 1}/{K}) for K = {K} classes"
-        raise NumbaflipInputError(
-            f"q = {q!r} is outside {what}; choose a noise level in that interval "
-            "(q = 0 is the plain ridge rule).")
-    return qf
+    """q as an exact rational, through the one q parser (q = 0 allowed: the plain rule)."""
+    return parse_q(q, num_classes, allow_zero=True).exact
 
 
 def _check_A(A) -> np.ndarray:

@@ -188,14 +188,21 @@ def mp_pair_log_objective(alpha, y, c, c2, K, q_str, t) -> float:
     return _finish(total, 2.0 ** -(PREC_BITS - 4) * (mag + 8.0))
 
 
-def mp_multiclass_log_bound(alpha, y, pred, K, q_str, ts) -> float:
+def mp_multiclass_log_bound(alpha, y, pred, K, q_str, ts, *, noise_K=None,
+                            weights=None) -> float:
     """Upper bound (float64, rounded UP) on log Σ_{c'≠pred} exp(f_{pred,c'}(t_{c'})), the log of
     the union bound on 1 − p_pred (math.md §3; Rosenfeld et al. appendix B).
 
     ``ts``: length-K float array, ``ts[c']`` the t used for rival c' (``ts[pred]`` ignored);
     an entry <= 0 or NaN means B = 1 for that pair, i.e. f = 0 is used (valid: t → 0⁺).
+    ``noise_K`` (default K): the number of classes of the noise, when the K label slots stand
+    for more classes; ``weights`` (default all 1): how many rival classes each slot stands for.
     """
     q, K, a, lab = _check_multiclass(alpha, y, K, q_str)
+    noise_K = K if noise_K is None else int(noise_K)
+    if noise_K != K:
+        q = _thr.parse_q(q_str, noise_K)
+    w = [1] * K if weights is None else [int(v) for v in np.asarray(weights).ravel()]
     pred = int(pred)
     if not 0 <= pred < K:
         raise NumbaflipInputError(f"pred={pred} must be a class index in 0..{K - 1}")
@@ -212,11 +219,15 @@ def mp_multiclass_log_bound(alpha, y, pred, K, q_str, ts) -> float:
             continue
         t = float(ts[c2])
         if not (t > 0) or not math.isfinite(t):
-            uppers.append(_FZERO)
-            continue
-        total, mag = _pair_sum(a, lab, pred, c2, K, q, t)
-        margin = libmp.from_float(2.0 ** -(PREC_BITS - 4) * (mag + 8.0) * (1 + 2.0 ** -50))
-        uppers.append(libmp.mpf_add(total, margin, prec, libmp.round_ceiling))
+            up = _FZERO
+        else:
+            total, mag = _pair_sum(a, lab, pred, c2, noise_K, q, t)
+            margin = libmp.from_float(2.0 ** -(PREC_BITS - 4) * (mag + 8.0) * (1 + 2.0 ** -50))
+            up = libmp.mpf_add(total, margin, prec, libmp.round_ceiling)
+        if w[c2] != 1:  # + log w, rounded up
+            up = libmp.mpf_add(up, libmp.mpf_log(libmp.from_int(w[c2]), prec,
+                                                 libmp.round_ceiling), prec, libmp.round_ceiling)
+        uppers.append(up)
     # log Σ exp(u_i) = m + log Σ exp(u_i - m); evaluate at prec bits and add a margin of
     # 2^-(prec-8) (|log| of a sum of <= K terms in [e^-big, K])
     m = max(uppers, key=lambda v: libmp.to_float(v))
@@ -227,5 +238,5 @@ def mp_multiclass_log_bound(alpha, y, pred, K, q_str, ts) -> float:
                             libmp.round_ceiling)
     lse = libmp.mpf_add(m, libmp.mpf_log(acc, prec, libmp.round_ceiling), prec,
                         libmp.round_ceiling)
-    margin = 2.0 ** -(prec - 8) * (1.0 + abs(libmp.to_float(lse)) + math.log(K))
+    margin = 2.0 ** -(prec - 8) * (1.0 + abs(libmp.to_float(lse)) + math.log(sum(w)))
     return _finish(lse, margin)

@@ -8,14 +8,27 @@ prediction, with probability strictly above 1/2, for every training-label vector
 from __future__ import annotations
 
 import math
+from fractions import Fraction
+
+import mpmath
 
 import numpy as np
 
 _U = 2.0 ** -53
 
 
-def kl_kappa(q: float, K: int) -> float:
-    """κ = (1 − Kq/(K−1)) · log((1−q)(K−1)/q), rounded up (eq. 5 for K = 2, B.3 for K > 2)."""
+def kl_kappa(q, K: int) -> float:
+    """κ = (1 − Kq/(K−1)) · log((1−q)(K−1)/q), rounded up (eq. 5 for K = 2, B.3 for K > 2).
+
+    With q a :class:`fractions.Fraction` (what :func:`numbaflip.certify` passes) κ is computed
+    from the exact q at 40 digits, so the cancellation in 1 − Kq/(K−1) near the upper end of q
+    cannot make κ too small; a float q is taken as exact.
+    """
+    if isinstance(q, Fraction):
+        with mpmath.workdps(40):
+            qm = mpmath.mpf(q.numerator) / q.denominator
+            kappa = (1 - mpmath.mpf(K) * qm / (K - 1)) * mpmath.log((1 - qm) * (K - 1) / qm)
+            return float(kappa) * (1.0 + 4 * _U)
     kappa = (1.0 - K * q / (K - 1)) * math.log((1.0 - q) * (K - 1) / q)
     return kappa * (1.0 + 16 * _U)
 

@@ -59,7 +59,7 @@ import mpmath
 import numpy as np
 from numba import njit
 
-from . import _backend
+from . import _backend, _problem
 from .errors import NumbaflipInputError
 
 __all__ = [
@@ -90,60 +90,18 @@ _EXACT_MARGIN = mpmath.mpf(10) ** -50
 
 
 def parse_q(q_str, K) -> Fraction:
-    """Parse ``q`` (a decimal string such as ``"0.01"`` or ``"1e-4"``, or ``"1/3"``) exactly.
-
-    A Python float is accepted and read through its shortest repr (``0.1`` means ``"0.1"``).
-    Requires ``K >= 2`` and ``0 < q < (K-1)/K``.  Raises :class:`NumbaflipInputError`.
-    """
+    """q as an exact rational, through the one q parser (:func:`numbaflip._problem.parse_q`:
+    grammar, range 0 < q < (K−1)/K and floors documented there)."""
     if isinstance(K, bool) or not isinstance(K, numbers.Integral) or int(K) < 2:
         raise NumbaflipInputError(
             f"K must be an integer >= 2 (number of classes), got {K!r}; use K=2 for binary")
-    K = int(K)
-    if isinstance(q_str, Fraction):
-        q = q_str
-    elif isinstance(q_str, str):
-        try:
-            q = Fraction(q_str.strip())
-        except (ValueError, ZeroDivisionError):
-            raise NumbaflipInputError(
-                f"q={q_str!r} is not a number; pass the noise level as a decimal string "
-                f"such as '0.1' or '1e-4'") from None
-    elif isinstance(q_str, numbers.Real) and not isinstance(q_str, bool):
-        if not math.isfinite(float(q_str)):
-            raise NumbaflipInputError(f"q={q_str!r} is not finite; pass e.g. q='0.1'")
-        q = Fraction(repr(float(q_str)))
-    else:
-        raise NumbaflipInputError(
-            f"q must be a decimal string such as '0.1', got {type(q_str).__name__} {q_str!r}")
-    if not (0 < q < Fraction(K - 1, K)):
-        raise NumbaflipInputError(
-            f"q={q_str!r} is out of range: the noise level must satisfy 0 < q < (K-1)/K = "
-            f"{Fraction(K - 1, K)} for K={K} (q < 1/2 in the binary case)")
-    return q
+    return _problem.parse_q(q_str, int(K)).exact
 
 
 def canonical_q_str(q_str, K: int = 2) -> str:
-    """One canonical string per exact value of q: ``"1e-4"``, ``"0.0001"``, ``"1E-04"`` all give
-    ``"0.0001"``.  Terminating decimals are written in plain positional notation without
-    trailing zeros; other rationals as ``"p/q"`` in lowest terms (e.g. ``"1/3"``)."""
-    q = parse_q(q_str, K)
-    num, den = q.numerator, q.denominator
-    d, a, b = den, 0, 0
-    while d % 2 == 0:
-        d //= 2
-        a += 1
-    while d % 5 == 0:
-        d //= 5
-        b += 1
-    if d != 1:
-        return f"{num}/{den}"
-    e = max(a, b)  # q = num * 10^e / den / 10^e with an integer numerator
-    scaled = num * 10 ** e // den
-    s = str(scaled).rjust(e + 1, "0")
-    if e == 0:
-        return s
-    out = s[:-e] + "." + s[-e:]
-    return out.rstrip("0").rstrip(".")
+    """One canonical string per exact value of q (:func:`numbaflip._problem.canonical_q_str`):
+    ``"1e-4"``, ``"0.0001"``, ``"1E-04"`` all give ``"0.0001"``; other rationals ``"p/q"``."""
+    return _problem.parse_q(q_str, int(K)).canonical
 
 
 def _integer_law(q: Fraction, K: int):

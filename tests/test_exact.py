@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from numbaflip.errors import NumbaflipInputError
-from numbaflip.exact import exact_predict, exact_radius, parse_q
+from numbaflip._problem import parse_q
+from numbaflip.exact import exact_predict, exact_radius
 
 from naive_exact import brute_radius, rule
 
@@ -170,5 +171,5 @@ def test_input_validation():
         exact_radius(A, y, [0, 0, 0])
     with pytest.raises(NumbaflipInputError, match="non-finite"):
         exact_radius(np.array([[np.nan, 0, 0]]), y, [0])
-    assert parse_q(0.1) == Fraction(1, 10)
-    assert parse_q("1e-4") == Fraction(1, 10000)
+    assert parse_q(0.1).exact == Fraction(1, 10)
+    assert parse_q("1e-4").exact == Fraction(1, 10000)

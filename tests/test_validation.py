@@ -30,19 +30,30 @@ def test_nan_and_inf_features(data):
     _err("X_test has 1 non-finite", numbaflip.certify, X, y, Tb, q=0.1)
 
 
-def test_labels_not_integer_or_out_of_range(data):
+def test_labels_not_integer_or_too_many(data):
     X, y, T = data
-    _err("not an integer class label", numbaflip.certify, X, y + 0.5, T, q=0.1)
+    _err("not a class label", numbaflip.certify, X, y + 0.5, T, q=0.1)
     y2 = y.copy()
     y2[0] = 2
-    _err("out of range.*num_classes", numbaflip.certify, X, y2, T, q=0.1)
-    _err(r"out of range.*0\.\.2", numbaflip.certify, X, y2 + 1, T, q=0.1, num_classes=3)
-    _err("out of range", numbaflip.certify, X, y - 1, T, q=0.1)
+    _err("3 distinct labels.*num_classes=K", numbaflip.certify, X, y2, T, q=0.1)
+    y5 = np.arange(40) % 5 + 1                              # {1..5}: not 0..K-1, 5 > 3
+    _err("5 distinct labels.*num_classes=3", numbaflip.certify, X, y5, T, q=0.1, num_classes=3)
+    _err("3 distinct labels.*num_classes=5", numbaflip.certify, X, y5 % 3 + 7, T, q=0.1,
+         num_classes=5)
+    _err("mixes label types", numbaflip.certify, X, np.array([1, "a"] * 20, dtype=object), T,
+         q=0.1)
 
 
-def test_single_class(data):
+def test_single_class_accepted_with_warning_by_certify_and_attack(data):
     X, y, T = data
-    _err("only class 1", numbaflip.certify, X, np.ones_like(y), T, q=0.1)
+    ones = np.ones_like(y)
+    with pytest.warns(numbaflip.NumbaflipWarning, match="single class"):
+        res = numbaflip.certify(X, ones, T, q=0.1, bounds=("kl", "exact"))
+    with pytest.warns(numbaflip.NumbaflipWarning, match="single class"):
+        att = numbaflip.attack(X, ones, T, q=0.1)
+    assert np.array_equal(res.prediction, att.prediction)
+    assert np.array_equal(res.radius["exact"], att.radius_upper_bound())
+    _err("single label 'cat'", numbaflip.certify, X, np.array(["cat"] * 40), T, q=0.1)
 
 
 @pytest.mark.parametrize("q", [0.0, -0.1, 0.5, 0.7, "abc", float("nan")])
@@ -71,7 +82,10 @@ def test_shapes_and_empty(data):
     _err("empty", numbaflip.certify, X, y, np.ones((0, 3)), q=0.1)
     _err("empty", numbaflip.certify, np.ones((0, 3)), y[:0], T, q=0.1)
     _err("must be 2-D", numbaflip.certify, X, y, T[0], q=0.1)
-    _err("one-dimensional", numbaflip.certify, X, y[:, None], T, q=0.1)
+    _err("one-dimensional", numbaflip.certify, X, np.stack([y, y], 1), T, q=0.1)
+    with pytest.warns(numbaflip.NumbaflipWarning, match="column vector"):
+        col = numbaflip.certify(X, y[:, None], T, q=0.1)
+    assert np.array_equal(col.prediction, numbaflip.certify(X, y, T, q=0.1).prediction)
     _err("must be 2-D", numbaflip.certify_alpha, np.ones(3), y[:3], q=0.1)
 
 

@@ -1,0 +1,441 @@
+"""Validation of everything a user passes, in one place.
+
+Every public function (:func:`numbaflip.certify`, :func:`numbaflip.certify_alpha`,
+:func:`numbaflip.attack`, :func:`numbaflip.attack_alpha`, the exact certificate, the threshold
+tables and the CLI through them) checks and coerces its inputs here, so they accept and refuse
+exactly the same inputs with the same words.  Kernels receive only what this module returns:
+C-contiguous float64 matrices and int64 class indices.
+
+The q grammar
+-------------
+``q`` is the noise level of the smoothing (paper §3; ``docs/math.md`` §2–3) and is always used
+as an **exact rational**:
+
+* a decimal string: ``"0.1"``, ``"1e-4"``, ``".25"``, ``"2.5E-3"`` (optional ``+``; at most
+  400 characters) — the value written, exactly;
+* a fraction string ``"p/q"`` of two non-negative integers (``"1/3"``);
+* a Python or NumPy float — read through its shortest ``repr`` (``0.1`` means 1/10), an int
+  (``0``), or a :class:`fractions.Fraction`.
+
+Range: binary 0 < q < 1/2, K classes 0 < q < (K−1)/K; q = 0 only where the caller allows it
+(the exact certificate and attacks).  Two floors keep floating point honest:
+q/(K−1) ≥ :data:`Q_MIN` = 1e−300 (so float64 holds q and the per-class flip probability
+with full relative precision — subnormal q would make log q wrong by up to 100 %), and
+(K−1)/K − q ≥ :data:`Q_GAP` = 1e−9 (so the cancellation in 1 − Kq/(K−1) stays harmless).
+
+Labels
+------
+:func:`encode_labels` maps the labels users have — {0, 1}, {−1, +1}, {1, 2}, strings — to class
+indices 0..K−1 with scikit-learn's ``classes_`` convention (sorted unique values); labels that
+already are 0..K−1 (K = 2 without ``num_classes``) keep their values, so a class may be absent
+from the training set.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import NumbaflipInputError, NumbaflipWarning
+
+__all__ = ["QValue", "parse_q", "canonical_q_str", "q_upper", "encode_labels",
+           "check_matrix", "check_num_classes", "check_bounds", "check_precision",
+           "resolve_lambda", "Q_MIN", "Q_GAP", "KNOWN_BOUNDS", "SMOOTHING_BOUNDS",
+           "MAX_CLASSES"]
+
+#: Smallest allowed q/(K−1) (the per-class flip probability): float64 keeps full precision.
+Q_MIN = Fraction(1, 10 ** 300)
+#: Smallest allowed distance of q below its upper end (K−1)/K.
+Q_GAP = Fraction(1, 10 ** 9)
+#: Largest number of classes (work scales with the classes present, not with K).
+MAX_CLASSES = 2 ** 20
+#: Bound names accepted in ``bounds``.
+KNOWN_BOUNDS = ("kl", "tight", "exact")
+SMOOTHING_BOUNDS = ("kl", "tight")
+
+_DECIMAL = re.compile(r"^\+?(\d+\.?\d*|\.\d+)([eE]([+-]?\d+))?$")
+_RATIO = re.compile(r"^(\d{1,400})/(\d{1,400})$")
+
+
+@dataclass(frozen=True)
+class QValue:
+    """A validated noise level: ``given`` (as the user wrote it), ``exact`` (Fraction),
+    ``canonical`` (one string per exact value, used in cache keys), ``value`` (nearest float)."""
+
+    given: str
+    exact: Fraction
+    canonical: str
+
+    @property
+    def value(self) -> float:
+        return float(self.exact)
+
+    def __str__(self) -> str:
+        return self.canonical
+
+
+def q_upper(num_classes) -> Fraction:
+    """The open upper end of q: 1/2 binary, (K−1)/K for K classes."""
+    K = 2 if num_classes is None else int(num_classes)
+    return Fraction(K - 1, K)
+
+
+def _q_fraction(q) -> tuple[Fraction, str]:
+    """(exact value, text as given) or NumbaflipInputError; the grammar of the module doc."""
+    if isinstance(q, Fraction):
+        return q, str(q)
+    if isinstance(q, bool) or q is None:
+        raise NumbaflipInputError(
+            f"q must be a number or a decimal string such as '0.1', got {q!r}.")
+    if isinstance(q, (float, np.floating)):
+        if not math.isfinite(float(q)):
+            raise NumbaflipInputError(f"q = {q!r} is not finite; pass a noise level such as q=0.1.")
+        text = repr(float(q))
+        return Fraction(text), text
+    if isinstance(q, (int, np.integer)):
+        return Fraction(int(q)), str(int(q))
+    if not isinstance(q, str):
+        try:
+            import decimal
+            if isinstance(q, decimal.Decimal):
+                q = str(q)
+        except ImportError:  # pragma: no cover
+            pass
+    if not isinstance(q, str):
+        raise NumbaflipInputError(
+            f"q must be a number or a decimal string such as '0.1', got {type(q).__name__}.")
+    text = q.strip()
+    if len(text) > 400:
+        raise NumbaflipInputError(
+            f"q is a {len(text)}-character string; write it with an exponent, e.g. '1e-4'.")
+    m = _DECIMAL.match(text)
+    if m:
+        if m.group(3) is not None and abs(int(m.group(3))) > 1000:
+            if int(m.group(3)) < 0 and float(m.group(1)) != 0:
+                raise NumbaflipInputError(
+                    f"q = {text} is below the supported floor: q/(K−1) must be at least 1e-300 "
+                    "(see numbaflip._problem).")
+            if int(m.group(3)) > 0 and float(m.group(1)) != 0:
+                raise NumbaflipInputError(f"q = {text} is far outside (0, 1/2); pass e.g. q=0.1.")
+            return Fraction(0), text
+        return Fraction(text), text
+    m = _RATIO.match(text)
+    if m:
+        if int(m.group(2)) == 0:
+            raise NumbaflipInputError(f"q = {text!r} divides by zero; pass e.g. q='1/3'.")
+        return Fraction(int(m.group(1)), int(m.group(2))), text
+    raise NumbaflipInputError(
+        f"q = {q!r} is not a decimal number; pass e.g. q=0.1, q='1e-4' or q='1/3'.")
+
+
+def parse_q(q, num_classes=None, *, allow_zero: bool = False) -> QValue:
+    """The one q parser (grammar and floors in the module docstring).
+
+    ``num_classes`` None or 2 means the binary range (0, 1/2); K the range (0, (K−1)/K).
+    ``allow_zero`` admits q = 0 (the exact certificate and the attacks).
+    """
+    qf, text = _q_fraction(q)
+    K = 2 if num_classes is None else int(num_classes)
+    upper = q_upper(num_classes)
+    what = "(0, 1/2) for the binary formulation" if K == 2 else \
+        f"(0, {K - 1}/{K}) for K = {K} classes"
+    if qf == 0 and allow_zero:
+        return QValue(text, qf, "0")
+    if qf == 0:
+        raise NumbaflipInputError(
+            "q = 0 means no smoothing, so the 'kl' and 'tight' bounds do not exist; use "
+            "bounds=('exact',) for q = 0, or choose q > 0.")
+    if qf < 0 or qf >= upper:
+        zero = " (q = 0 is allowed only with bounds=('exact',))" if not allow_zero else \
+            " (or q = 0)"
+        raise NumbaflipInputError(
+            f"q = {text} is outside {what}; choose a noise level inside that interval{zero}.")
+    if qf / (K - 1) < Q_MIN:
+        raise NumbaflipInputError(
+            f"q = {text} is below the supported floor: q/(K−1) must be at least 1e-300 so that "
+            "float64 holds the flip probabilities exactly enough to certify soundly; use a "
+            "larger q (the certificate at such a q equals that of q → 0: the exact bound).")
+    if upper - qf < Q_GAP:
+        raise NumbaflipInputError(
+            f"q = {text} is closer than 1e-9 to {upper} (the upper end for K = {K}); such a "
+            "q makes the smoothed classifier a coin flip and float64 cannot certify it "
+            f"soundly; use q ≤ {upper} − 1e-9.")
+    return QValue(text, qf, _canonical(qf))
+
+
+def _canonical(q: Fraction) -> str:
+    num, den = q.numerator, q.denominator
+    d, a, b = den, 0, 0
+    while d % 2 == 0:
+        d //= 2
+        a += 1
+    while d % 5 == 0:
+        d //= 5
+        b += 1
+    if d != 1:
+        return f"{num}/{den}"
+    e = max(a, b)
+    scaled = num * 10 ** e // den
+    s = str(scaled).rjust(e + 1, "0")
+    if e == 0:
+        return s
+    return (s[:-e] + "." + s[-e:]).rstrip("0").rstrip(".")
+
+
+def canonical_q_str(q, K: int = 2) -> str:
+    """One canonical string per exact q: ``"1e-4"``, ``"0.0001"``, ``"1E-04"`` give
+    ``"0.0001"``; non-terminating rationals are ``"p/q"`` in lowest terms (``"1/3"``)."""
+    return parse_q(q, K).canonical
+
+
+# --------------------------------------------------------------------------------------------
+# options
+# --------------------------------------------------------------------------------------------
+
+def check_num_classes(num_classes):
+    """None (binary formulation) or an int in 2..2^20."""
+    if num_classes is None:
+        return None
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 2 or num_classes > MAX_CLASSES:
+        raise NumbaflipInputError(
+            f"num_classes must be an integer from 2 to 2^20 = {MAX_CLASSES} (or None for the binary "
+            f"formulation), got {num_classes!r}.")
+    return int(num_classes)
+
+
+def check_bounds(bounds) -> tuple:
+    """A non-empty tuple of distinct names from :data:`KNOWN_BOUNDS`, in the given order."""
+    if isinstance(bounds, str):
+        bounds = (bounds,)
+    try:
+        bounds = tuple(bounds)
+    except TypeError:
+        raise NumbaflipInputError(
+            f"bounds must be a sequence of bound names such as ('kl', 'tight'), got "
+            f"{bounds!r}.") from None
+    if not bounds:
+        raise NumbaflipInputError("bounds is empty; pass e.g. bounds=('kl',) or ('kl', 'tight').")
+    for b in bounds:
+        if b not in KNOWN_BOUNDS:
+            raise NumbaflipInputError(
+                f"unknown bound {b!r}; choose from {', '.join(KNOWN_BOUNDS)}.")
+    return tuple(dict.fromkeys(bounds))
+
+
+def check_precision(precision):
+    if precision not in ("auto", "float64", "mp"):
+        raise NumbaflipInputError(
+            f"precision must be 'auto', 'float64' or 'mp', got {precision!r}.")
+    return precision
+
+
+# --------------------------------------------------------------------------------------------
+# arrays
+# --------------------------------------------------------------------------------------------
+
+def check_matrix(X, name, *, cols=None) -> np.ndarray:
+    """A finite, C-contiguous float64 2-D array; refuses sparse and complex input."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise NumbaflipInputError(
+            f"{name} is a scipy.sparse matrix; numbaflip needs dense features: reduce them "
+            "first (e.g. sklearn.decomposition.TruncatedSVD fitted without labels) or pass "
+            f"{name}.toarray() if it fits in memory.")
+    if np.iscomplexobj(X):
+        raise NumbaflipInputError(
+            f"{name} is complex; pass real-valued features (the certificate is for real "
+            "weights).")
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise NumbaflipInputError(f"{name} must be a numeric 2-D array.") from None
+    if X.ndim != 2:
+        raise NumbaflipInputError(
+            f"{name} must be 2-D (rows × features), got shape {X.shape}; reshape a single row "
+            "with X.reshape(1, -1).")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise NumbaflipInputError(f"{name} is empty (shape {X.shape}); pass at least one row "
+                                  "and one column.")
+    if cols is not None and X.shape[1] != cols:
+        raise NumbaflipInputError(
+            f"{name} has {X.shape[1]} columns but X_train has {cols}; test features must come "
+            "from the same feature map as the training features.")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise NumbaflipInputError(
+            f"{name} has {int(bad.sum())} non-finite value(s) (NaN or inf), first at row {i}, "
+            f"column {j}; remove or impute them before certifying.")
+    return np.ascontiguousarray(X)
+
+
+def encode_labels(y, n_expected, num_classes, *, name="y_train"):
+    """Map user labels to class indices: ``(y_index int64 (n,), classes_ (K,), K)``.
+
+    * ``num_classes=None`` (binary formulation): at most two distinct labels.  Labels within
+      {0, 1} (ints, bools, integral floats) are the classes themselves (``classes_ = [0, 1]``);
+      any other pair — {−1, +1}, {1, 2}, {"cat", "dog"} — maps its sorted values to 0 and 1.
+    * ``num_classes=K``: integer labels within 0..K−1 are the class indices
+      (``classes_ = arange(K)``; classes may be absent); otherwise exactly K distinct labels,
+      sorted.
+    * shape (n, 1) is accepted with a warning (as scikit-learn does); a single class in the
+      training set is accepted with a warning (the certificates hold for it).
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(f"{name} has shape {y.shape}; a column vector was passed where a 1-D "
+                      "array was expected, using y.ravel().", NumbaflipWarning, stacklevel=3)
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise NumbaflipInputError(
+            f"{name} must be one-dimensional (one label per training row), got shape {y.shape}.")
+    if y.shape[0] != n_expected:
+        raise NumbaflipInputError(
+            f"{name} has {y.shape[0]} labels but there are {n_expected} training rows; pass one "
+            "label per training row.")
+    if y.shape[0] == 0:
+        raise NumbaflipInputError(f"{name} is empty; pass at least one labelled training row.")
+    if y.dtype == np.bool_:
+        y = y.astype(np.int64)
+    if np.iscomplexobj(y):
+        raise NumbaflipInputError(f"{name} is complex; pass class labels.")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise NumbaflipInputError(
+                f"{name}[{i}] = {y[i]!r} is not a class label; labels must be integers or "
+                "strings (not fractional or non-finite numbers).")
+        y = y.astype(np.int64)
+    elif y.dtype == object:
+        kinds = {type(v) for v in y.tolist()}
+        if kinds <= {int, bool}:
+            y = y.astype(np.int64)
+        elif all(issubclass(k, str) for k in kinds):
+            y = y.astype(str)
+        else:
+            raise NumbaflipInputError(
+                f"{name} mixes label types {sorted(k.__name__ for k in kinds)}; pass integer "
+                "or string labels, one kind.")
+    elif not (np.issubdtype(y.dtype, np.integer) or y.dtype.kind in "US"):
+        raise NumbaflipInputError(
+            f"{name} must hold integer or string class labels, got dtype {y.dtype}.")
+    K_req = 2 if num_classes is None else num_classes
+    is_int = np.issubdtype(y.dtype, np.integer)
+    if is_int and y.min() >= 0 and y.max() <= K_req - 1:
+        yi = np.ascontiguousarray(y, dtype=np.int64)
+        classes = np.arange(K_req, dtype=np.int64)
+    else:
+        classes, yi = np.unique(y, return_inverse=True)
+        yi = np.ascontiguousarray(yi.reshape(-1), dtype=np.int64)
+        if classes.size > K_req:
+            hint = ("pass num_classes=K for K classes" if num_classes is None else
+                    f"raise num_classes to at least {classes.size}")
+            raise NumbaflipInputError(
+                f"{name} has {classes.size} distinct labels but the "
+                f"{'binary formulation' if num_classes is None else f'num_classes={K_req}'} "
+                f"allows {K_req}; {hint}.")
+        if classes.size < K_req:
+            if num_classes is None and classes.size == 1:
+                raise NumbaflipInputError(
+                    f"{name} holds the single label {classes[0].item()!r}, so the name of the other "
+                    "class is unknown; use labels 0/1 (or pass both classes' labels).")
+            raise NumbaflipInputError(
+                f"{name} has {classes.size} distinct labels ({_show(classes)}) but "
+                f"num_classes={K_req}; with labels that are not 0..K−1 every class must "
+                "occur, or use integer labels 0..K−1.")
+    if np.unique(yi).size < 2:
+        warnings.warn(
+            f"{name} holds a single class; the classifier and the certificates are still "
+            "defined (an adversary must flip labels to reach another class).",
+            NumbaflipWarning, stacklevel=3)
+    return yi, classes, K_req
+
+
+def _show(values, k=5):
+    vals = [repr(v.item() if hasattr(v, "item") else v) for v in values[:k]]
+    return ", ".join(vals) + (", …" if len(values) > k else "")
+
+
+def resolve_lambda(lam, X_train, q: float, fit_intercept: bool) -> float:
+    """The ridge parameter: a finite float ≥ 0, or "auto" for the label-free default."""
+    from .alpha import default_lambda
+
+    if isinstance(lam, str):
+        if lam != "auto":
+            raise NumbaflipInputError(
+                f"lam must be a non-negative float or 'auto', got {lam!r}.")
+        lam_v = default_lambda(X_train, q, fit_intercept=fit_intercept)
+        if not math.isfinite(lam_v):
+            raise NumbaflipInputError(
+                "lam='auto' gave a non-finite λ because the features overflow float64 in "
+                "XᵀX; scale the features (e.g. divide by their largest absolute value).")
+        return lam_v
+    if isinstance(lam, bool):
+        raise NumbaflipInputError(f"lam must be a non-negative float or 'auto', got {lam!r}.")
+    try:
+        lam_v = float(lam)
+    except (TypeError, ValueError):
+        raise NumbaflipInputError(
+            f"lam must be a non-negative float or 'auto', got {lam!r}.") from None
+    if not math.isfinite(lam_v) or lam_v < 0:
+        raise NumbaflipInputError(
+            f"lam = {lam!r} is invalid; the ridge parameter must be a finite number ≥ 0 "
+            "(try lam='auto').")
+    return lam_v
+
+
+# --------------------------------------------------------------------------------------------
+# class slots: work scales with the classes present, not with K
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassSlots:
+    """The K-class problem restricted to the classes that can matter.
+
+    A class absent from the training set has class sum 0 at every test point, so all absent
+    classes are interchangeable except for their index (ties go to the lowest index).  The
+    slots are the present classes plus the two lowest absent ones (the lowest can be the
+    prediction; the next one is then its strongest absent rival), in increasing class order,
+    so comparisons of slot indices are comparisons of class indices.  ``weight[s]`` is the
+    number of rival classes slot s stands for in the union bound: 1, and K − |present| − 1 for
+    the second absent slot (its bound equals that of every absent class other than the first).
+    """
+
+    classes: np.ndarray   # (S,) int64 class index of each slot, increasing
+    y: np.ndarray         # (n,) int64 slot of each training label
+    weight: np.ndarray    # (S,) int64
+    K: int                # number of classes of the problem (of the noise)
+
+    @property
+    def S(self) -> int:
+        return int(self.classes.shape[0])
+
+    @property
+    def log_weight(self) -> np.ndarray:
+        """log(weight), rounded up (0 where weight = 1)."""
+        w = self.weight.astype(np.float64)
+        return np.where(self.weight > 1, np.log(w) * (1 + 2.0 ** -50) + 1e-300, 0.0)
+
+
+def class_slots(y_index: np.ndarray, K: int) -> ClassSlots:
+    present = np.unique(y_index)
+    absent_needed = min(2, K - present.size)
+    reps = []
+    if absent_needed:
+        pres = set(present.tolist())
+        c = 0
+        while len(reps) < absent_needed:
+            if c not in pres:
+                reps.append(c)
+            c += 1
+    classes = np.sort(np.concatenate([present, np.asarray(reps, dtype=np.int64)]))
+    weight = np.ones(classes.size, dtype=np.int64)
+    if len(reps) == 2:
+        weight[np.searchsorted(classes, reps[1])] = K - present.size - 1
+    y = np.ascontiguousarray(np.searchsorted(classes, y_index), dtype=np.int64)
+    return ClassSlots(classes.astype(np.int64), y, weight, int(K))
