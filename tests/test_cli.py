@@ -1,5 +1,7 @@
 """CLI round trips on CSV and NPY, and bad input: exit 2, one line, no traceback, no file."""
 import csv
+import json
+import os
 import subprocess
 import sys
 
@@ -113,3 +115,220 @@ def test_python_dash_m_entry_point(problem):
                         "--out", str(d / "o.csv")], capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.startswith("numbaflip: error:") and "Traceback" not in p.stderr
+
+
+# ------------------------------------------------------------------ schema: headers and labels
+def _hdr_csv(path, cols, names):
+    np.savetxt(path, np.column_stack(cols), delimiter=",", header=",".join(names), comments="")
+
+
+def _run(args, capsys):
+    rc = main(args + ["--no-progress"])
+    return rc, capsys.readouterr()
+
+
+def test_header_reordered_test_columns_matched_by_name(problem, capsys):
+    d, X, y, T, yt = problem
+    _hdr_csv(d / "train.csv", [X, y], ["f1", "f2", "f3", "f4", "label"])
+    _hdr_csv(d / "test.csv", [yt, T[:, 2], T[:, 0], T[:, 3], T[:, 1]],
+             ["label", "f3", "f1", "f4", "f2"])
+    rc, cap = _run(["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 0
+    ref = numbaflip.certify(X, y, T, q=0.1)
+    rows = _rows(d / "o.csv")
+    assert [int(r["radius_kl"]) for r in rows] == ref.radius["kl"].tolist()
+    assert [int(r["label"]) for r in rows] == yt.tolist()
+    assert "matched to the training features by header name, reordered" in cap.err
+
+
+def test_header_test_file_missing_a_feature_column_is_named(problem, capsys):
+    d, X, y, T, yt = problem
+    _hdr_csv(d / "train.csv", [X, y], ["f1", "f2", "f3", "f4", "label"])
+    # 4 columns = as many as the training features: by position the label became a feature
+    _hdr_csv(d / "test.csv", [T[:, [0, 1, 3]], yt], ["f1", "f2", "f4", "label"])
+    rc, cap = _run(["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 2 and "'f3'" in cap.err and cap.err.startswith("numbaflip: error:")
+    _hdr_csv(d / "test.csv", [T, yt, yt], ["f1", "f2", "f3", "f4", "label", "extra"])
+    rc, cap = _run(["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 2 and "'extra'" in cap.err
+    assert not (d / "o.csv").exists()
+
+
+def test_test_labels_rule_without_headers_is_explicit(problem, capsys):
+    d, X, y, T, yt = problem
+    np.savetxt(d / "train.csv", np.column_stack([X, y]), delimiter=",")
+    np.savetxt(d / "test5.csv", np.column_stack([T, yt]), delimiter=",")
+    np.savetxt(d / "test4.csv", T, delimiter=",")
+    base = ["certify", "--train", str(d / "train.csv"), "--q", "0.1", "--out", str(d / "o.csv")]
+    rc, cap = _run(base + ["--test", str(d / "test5.csv")], capsys)
+    assert rc == 0
+    assert "test file: 5 columns = 4 features + label column 5 (--test-labels auto)" in cap.err
+    assert [int(r["label"]) for r in _rows(d / "o.csv")] == yt.tolist()
+    rc, cap = _run(base + ["--test", str(d / "test4.csv")], capsys)
+    assert rc == 0 and "4 columns = 4 features, no label column (--test-labels auto)" in cap.err
+    rc, cap = _run(base + ["--test", str(d / "test5.csv"), "--test-labels", "no"], capsys)
+    assert rc == 2 and "--test-labels no needs 4" in cap.err
+    rc, cap = _run(base + ["--test", str(d / "test4.csv"), "--test-labels", "yes"], capsys)
+    assert rc == 2 and "--test-labels yes needs 5" in cap.err
+
+
+def test_test_npz_y_is_used_as_labels(problem, capsys):
+    d, X, y, T, yt = problem
+    np.savez(d / "train.npz", X=X, y=y)
+    np.savez(d / "test.npz", X=T, y=yt)
+    base = ["certify", "--train", str(d / "train.npz"), "--test", str(d / "test.npz"),
+            "--q", "0.1", "--out", str(d / "o.csv")]
+    rc, cap = _run(base, capsys)
+    assert rc == 0 and "certified accuracy" in cap.out
+    assert [int(r["label"]) for r in _rows(d / "o.csv")] == yt.tolist()
+    rc, cap = _run(base + ["--test-labels", "no"], capsys)
+    assert rc == 0 and "label" not in _rows(d / "o.csv")[0]
+
+
+def test_npz_y_column_vector_accepted_with_one_warning_line(problem, capsys):
+    d, X, y, T, _ = problem
+    np.savez(d / "train.npz", X=X, y=y[:, None])
+    np.save(d / "test.npy", T)
+    rc, cap = _run(["certify", "--train", str(d / "train.npz"), "--test", str(d / "test.npy"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 0
+    warn = [ln for ln in cap.err.splitlines() if ln.startswith("numbaflip: warning:")]
+    assert len(warn) == 1 and "(120, 1)" in warn[0] and "Traceback" not in cap.err
+
+
+def test_test_label_that_is_not_a_training_class_is_refused(problem, capsys):
+    d, X, y, T, yt = problem
+    np.save(d / "train.npy", np.column_stack([X, y]))
+    yt = yt.copy()
+    yt[3] = 2
+    np.save(d / "test.npy", np.column_stack([T, yt]))
+    rc, cap = _run(["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 2 and "not classes of the training labels" in cap.err and "row 4" in cap.err
+    assert not (d / "o.csv").exists()
+
+
+# ------------------------------------------------------------------ JSON output
+def _strict_json(text):
+    def bad(name):
+        raise AssertionError(f"invalid JSON token {name}")
+    return json.loads(text, parse_constant=bad)
+
+
+def test_json_output_is_valid_and_carries_provenance(problem, capsys):
+    d, X, y, T, yt = problem
+    np.save(d / "train.npy", np.column_stack([X, y]))
+    np.save(d / "test.npy", np.column_stack([T, yt]))
+    rc, _ = _run(["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+                  "--q", "0.1", "--bounds", "kl,exact", "--out", str(d / "o.json")], capsys)
+    assert rc == 0
+    doc = _strict_json((d / "o.json").read_text())
+    meta = doc["metadata"]
+    assert meta["train_file"].endswith("train.npy") and meta["test_file"].endswith("test.npy")
+    assert meta["q"] == "0.1" and meta["n_train"] == 120 and "numbaflip_version" in meta
+    ref = numbaflip.certify(X, y, T, q=0.1, bounds=("kl", "exact"))
+    assert [p["radius_exact"] for p in doc["points"]] == ref.radius["exact"].tolist()
+    assert [p["label"] for p in doc["points"]] == yt.tolist()
+    # exact only: log_p_wrong is NaN, written as a string; JSON to stdout with --format json
+    rc, cap = _run(["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+                    "--q", "0", "--bounds", "exact", "--out", "-", "--format", "json"], capsys)
+    assert rc == 0
+    doc = _strict_json(cap.out)
+    assert {p["log_p_wrong"] for p in doc["points"]} == {"nan"}
+
+
+# ------------------------------------------------------------------ labels as users have them
+@pytest.fixture
+def label_mapping():
+    """Skip unless numbaflip.certify maps user labels to classes (certify.py's label work)."""
+    try:
+        r = numbaflip.certify(np.eye(3), np.array(["a", "b", "a"]), np.eye(3), q=0.1)
+    except numbaflip.NumbaflipInputError:
+        pytest.skip("needs numbaflip.certify's label mapping (classes_), not yet in certify.py")
+    assert list(r.classes_) == ["a", "b"]
+
+
+def test_plus_minus_one_labels_written_as_user_labels(problem, capsys, label_mapping):
+    d, X, y, T, yt = problem
+    np.save(d / "train.npy", np.column_stack([X, 2 * y - 1]))
+    np.save(d / "test.npy", np.column_stack([T, 2 * yt - 1]))
+    rc, cap = _run(["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 0
+    ref = numbaflip.certify(X, y, T, q=0.1)
+    rows = _rows(d / "o.csv")
+    assert [int(r["prediction"]) for r in rows] == (2 * ref.prediction - 1).tolist()
+    assert [int(r["label"]) for r in rows] == (2 * yt - 1).tolist()
+    acc = ref.certified_accuracy(yt, (0, 1))
+    assert f"{acc[0]:>9.4f}{acc[1]:>9.4f}" in cap.out
+
+
+def test_string_labels_cat_dog_round_trip(problem, capsys, label_mapping):
+    d, X, y, T, yt = problem
+    names = np.array(["cat", "dog"])
+    with open(d / "train.csv", "w") as f:
+        f.write("a,b,c,e,label\n")
+        for xi, yi in zip(X, y):
+            f.write(",".join(str(float(v)) for v in xi) + f",{names[yi]}\n")
+    with open(d / "test.csv", "w") as f:
+        f.write("label,a,b,c,e\n")
+        for ti, yi in zip(T, yt):
+            f.write(f"{names[yi]}," + ",".join(str(float(v)) for v in ti) + "\n")
+    rc, cap = _run(["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+                    "--q", "0.1", "--out", str(d / "o.json")], capsys)
+    assert rc == 0
+    ref = numbaflip.certify(X, y, T, q=0.1)
+    doc = _strict_json((d / "o.json").read_text())
+    assert [p["prediction"] for p in doc["points"]] == names[ref.prediction].tolist()
+    assert [p["label"] for p in doc["points"]] == names[yt].tolist()
+    assert doc["metadata"]["classes"] == ["cat", "dog"]
+
+
+# ------------------------------------------------------------------ compile notice, progress
+def test_compile_notice_only_when_numba_will_compile(problem, capsys, monkeypatch):
+    import numbaflip.cli as cli
+    d, X, y, T, _ = problem
+    np.save(d / "train.npy", np.column_stack([X, y]))
+    np.save(d / "test.npy", T)
+    args = ["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+            "--q", "0.1", "--out", str(d / "o.csv")]
+    for cold in (True, False):
+        monkeypatch.setattr(cli, "kernels_need_compiling", lambda *a, cold=cold: cold)
+        rc, cap = _run(args, capsys)
+        assert rc == 0 and (cli.COMPILE_NOTICE in cap.err) == cold
+
+
+def test_kernels_need_compiling_detects_an_empty_numba_cache(tmp_path):
+    from numbaflip.cli import kernels_need_compiling
+    numbaflip.certify(np.eye(3), np.array([0, 1, 0]), np.eye(3), q=0.1)  # cache now written
+    assert kernels_need_compiling(None, ("kl",)) is False
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "empty"))
+    p = subprocess.run([sys.executable, "-c", "from numbaflip.cli import kernels_need_compiling"
+                        " as k; print(k(None, ('kl',)), k(3, ('exact',)))"],
+                       capture_output=True, text=True, env=env)
+    assert p.stdout.split() == ["True", "True"], p.stderr
+
+
+def test_progress_bar_only_on_a_terminal_unless_asked(problem, capsys, monkeypatch):
+    import importlib
+    cm = importlib.import_module("numbaflip.certify")
+    seen = []
+    orig = cm.certify
+
+    def spy(*a, **k):
+        seen.append(k["progress"])
+        return orig(*a, **k)
+
+    monkeypatch.setattr(cm, "certify", spy)
+    d, X, y, T, _ = problem
+    np.save(d / "train.npy", np.column_stack([X, y]))
+    np.save(d / "test.npy", T)
+    args = ["certify", "--train", str(d / "train.npy"), "--test", str(d / "test.npy"),
+            "--q", "0.1", "--out", str(d / "o.csv")]
+    for extra in ([], ["--progress"], ["--no-progress"]):
+        assert main(args + extra) == 0
+    assert seen == [False, True, False]  # stderr is captured, so not a terminal
+    capsys.readouterr()
