@@ -47,7 +47,11 @@ class CertifyResult:
     t_star : (m,) float64 or (m, K) float64
         The t at which each Chernoff bound was evaluated (K classes: per rival, 0 where B = 1).
     pair_log_b : (m, K) float64 or None
-        K classes: the upper bound on log B_{c c′} per rival c′ (−inf at c′ = c).
+        K classes: the upper bound on log B_{c c′} per rival c′ (−inf at c′ = c).  When
+        m·K > 2^24 (very many classes, most absent from the training set) ``t_star`` and
+        ``pair_log_b`` have one column per class slot instead (the classes present and the
+        two lowest absent ones; every other absent class has the bound of the second absent
+        slot); ``info["pair_classes"]`` names the class of each column in every case.
     metadata : dict
         Provenance: ``numbaflip_version``, ``q`` (as given), ``q_canonical``, ``lam``,
         ``learner``, ``fit_intercept``, ``formulation``, ``K``, ``n_train``, ``n_test``,
