@@ -1,6 +1,6 @@
-"""numbaflip.reference (plain NumPy/SciPy baseline) agrees with numbaflip on small problems.
+"""scripts/reference.py (plain NumPy/SciPy baseline) agrees with numbaflip on small problems.
 
-Tolerance (see :func:`numbaflip.reference.compare`): predictions must be identical; radii must be
+Tolerance (see :func:`scripts/reference.py.compare`): predictions must be identical; radii must be
 identical, except that they may differ by exactly 1 where the reference's *real-valued* radius x
 (radius = ceil(x) − 1) is within 1e-6 of an integer.  Why that is the right allowance: the two
 implementations compute the same real number ℓ = log(1 − p) with different roundings (numbaflip
@@ -17,7 +17,11 @@ import numpy as np
 import pytest
 
 import numbaflip
-from numbaflip import reference as R
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import reference as R  # noqa: E402  (scripts/reference.py: a tool, not part of the install)
 from numbaflip import thresholds as T
 
 QS = ("0.3", "0.01", "1e-4")
