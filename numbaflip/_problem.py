@@ -439,3 +439,79 @@ def class_slots(y_index: np.ndarray, K: int) -> ClassSlots:
         weight[np.searchsorted(classes, reps[1])] = K - present.size - 1
     y = np.ascontiguousarray(np.searchsorted(classes, y_index), dtype=np.int64)
     return ClassSlots(classes.astype(np.int64), y, weight, int(K))
+
+
+# --------------------------------------------------------------------------------------------
+# the validated problem
+# --------------------------------------------------------------------------------------------
+
+#: Largest number of training points: the rigorous float64 error bounds assume fewer.
+MAX_N = 1 << 27
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything a certificate needs, validated once (see :func:`problem`).
+
+    ``y`` are class indices (int64, C-contiguous) and ``classes`` their labels;
+    ``X_train``/``X_test`` (ridge) or ``A`` (alpha given) are finite C-contiguous float64.
+    """
+
+    y: np.ndarray
+    classes: np.ndarray
+    num_classes: int | None
+    q: QValue
+    bounds: tuple
+    precision: str
+    n: int
+    m: int
+    X_train: np.ndarray | None = None
+    X_test: np.ndarray | None = None
+    A: np.ndarray | None = None
+    lam: float | None = None
+    fit_intercept: bool | None = None
+
+    @property
+    def K(self) -> int:
+        return 2 if self.num_classes is None else int(self.num_classes)
+
+    @property
+    def smoothing(self) -> bool:
+        return any(b in SMOOTHING_BOUNDS for b in self.bounds)
+
+
+def problem(y_train, *, q, X_train=None, X_test=None, A=None, lam=None, fit_intercept=True,
+            bounds=("kl",), num_classes=None, precision="auto") -> Problem:
+    """Validate and coerce the inputs of a certificate or an attack into a :class:`Problem`.
+
+    Give either ``X_train`` and ``X_test`` (ridge; ``lam`` a float ≥ 0 or "auto") or ``A``
+    (alpha, one row per test point).  q = 0 is accepted only when no smoothing bound is asked
+    for (attacks pass ``bounds=("exact",)``).  Every error is a :class:`NumbaflipInputError`
+    that says what is wrong and how to fix it; nothing is computed before all checks pass.
+    """
+    num_classes = check_num_classes(num_classes)
+    bounds = check_bounds(bounds)
+    smoothing = any(b in SMOOTHING_BOUNDS for b in bounds)
+    qv = parse_q(q, num_classes, allow_zero=not smoothing)
+    precision = check_precision(precision)
+    if A is not None:
+        A = check_matrix(A, "A")
+        n, m = A.shape[1], A.shape[0]
+    else:
+        X_train = check_matrix(X_train, "X_train")
+        X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
+        n, m = X_train.shape[0], X_test.shape[0]
+    if n >= MAX_N:
+        raise NumbaflipInputError(
+            f"n = {n} training points is above the supported {MAX_N}; the rigorous "
+            "floating-point error bounds assume fewer.")
+    y, classes, _ = encode_labels(y_train, n, num_classes)
+    lam_v = None
+    if A is None:
+        lam_v = resolve_lambda(lam, X_train, qv.value, fit_intercept)
+        fit_intercept = bool(fit_intercept)
+    else:
+        fit_intercept = None
+    return Problem(y=y, classes=classes, num_classes=num_classes, q=qv, bounds=bounds,
+                   precision=precision, n=n, m=m, X_train=X_train, X_test=X_test, A=A,
+                   lam=lam_v, fit_intercept=fit_intercept)

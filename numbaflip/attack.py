@@ -42,8 +42,7 @@ import numpy as np
 
 from . import exact as _ex
 from .alpha import RidgeAlpha
-from ._problem import (check_matrix, check_num_classes, class_slots, encode_labels, parse_q,
-                       resolve_lambda)
+from ._problem import class_slots, problem
 from .errors import NumbaflipInputError, NumbaflipWarning
 
 __all__ = ["AttackResult", "attack", "attack_alpha"]
@@ -111,13 +110,6 @@ def _check_kind(kind):
     if kind not in KINDS:
         raise NumbaflipInputError(f"kind must be one of {KINDS}, got {kind!r}.")
     return kind
-
-
-def _check_alpha(A):
-    A = _ex._check_A(A)
-    if not np.all(np.isfinite(A)):
-        raise NumbaflipInputError("alpha has NaN or inf values; check the features and λ.")
-    return A
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,12 +223,11 @@ def attack_alpha(A, y_train, *, q=0.0, num_classes: int | None = None,
     convention); ``prediction`` and ``new_labels`` are in the user's labels.
     """
     kind = _check_kind(kind)
-    num_classes = check_num_classes(num_classes)
-    qv = parse_q(q, num_classes, allow_zero=True)
-    A = _check_alpha(A)
-    m, n = A.shape
-    y, classes, K = encode_labels(y_train, n, num_classes)
-    ys, back, Ks = _slots(y, num_classes, K)
+    if np.ndim(A) == 1:
+        A = np.reshape(A, (1, -1))
+    pb = problem(y_train, q=q, A=A, bounds=("exact",), num_classes=num_classes)
+    A, y, classes, qv, m, n = pb.A, pb.y, pb.classes, pb.q, pb.m, pb.n
+    ys, back, Ks = _slots(y, num_classes, pb.K)
     # the K-class rule does not depend on q; the slot problem only needs a valid one
     q_rule = qv.exact if num_classes is None else 0
     if kind == "exact":
@@ -251,7 +242,7 @@ def attack_alpha(A, y_train, *, q=0.0, num_classes: int | None = None,
     if _oracle is None:
         from .certify import certify_alpha
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NumbaflipWarning)  # encode_labels warned already
+            warnings.simplefilter("ignore", NumbaflipWarning)  # problem() warned already
             base = certify_alpha(A, y, q=qv.canonical, bounds=("kl",),
                                  num_classes=num_classes, progress=False)
         pred_cls = np.asarray(base.prediction_index, dtype=np.int64)
@@ -281,24 +272,21 @@ def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | No
     :func:`attack_alpha` and the module docstring for the result.
     """
     kind = _check_kind(kind)
-    num_classes = check_num_classes(num_classes)
-    qv = parse_q(q, num_classes, allow_zero=True)
-    X_train = check_matrix(X_train, "X_train")
-    X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
-    encode_labels(y_train, X_train.shape[0], num_classes)  # refuse bad labels before any work
-    lam_v = resolve_lambda(lam, X_train, qv.value, fit_intercept)
-    solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
+    pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
+                 fit_intercept=fit_intercept, bounds=("exact",), num_classes=num_classes)
+    qv, lam_v = pb.q, pb.lam
+    solver = RidgeAlpha(pb.X_train, lam_v, fit_intercept=pb.fit_intercept)
     parts = []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NumbaflipWarning)  # encode_labels warned once above
-        for _, A in solver.blocks(X_test):
+        warnings.simplefilter("ignore", NumbaflipWarning)  # problem() warned once above
+        for _, A in solver.blocks(pb.X_test):
             parts.append(attack_alpha(A, y_train, q=q, num_classes=num_classes, kind=kind))
     res = AttackResult(
         prediction=np.concatenate([p.prediction for p in parts]),
         size=np.concatenate([p.size for p in parts]),
         indices=[x for p in parts for x in p.indices],
         new_labels=[x for p in parts for x in p.new_labels],
-        kind=kind, q=qv.given, num_classes=num_classes, n=X_train.shape[0],
+        kind=kind, q=qv.given, num_classes=num_classes, n=pb.n,
         info={"lam": lam_v}, prediction_index=np.concatenate([p.prediction_index for p in parts]),
         classes_=parts[0].classes_)
     if kind == "smoothed":

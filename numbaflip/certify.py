@@ -15,32 +15,15 @@ from . import chernoff as _ch
 from . import ties as _ties
 from ._config import block_rows, config
 from .alpha import RidgeAlpha
-from .errors import NumbaflipInputError, NumbaflipWarning
+from .errors import NumbaflipWarning
 from .radius import kl_radius
 from .results import CertifyResult
 from . import exact as _ex
-from ._problem import (SMOOTHING_BOUNDS, check_bounds, check_matrix, check_num_classes,
-                       check_precision, class_slots, encode_labels, parse_q, resolve_lambda)
+from ._problem import class_slots, problem
 
 _U = 2.0 ** -53
 #: Largest m × K for which per-rival outputs are stored for every class (else per slot).
 _MAX_PAIR_ENTRIES = 1 << 24
-
-
-def _options(num_classes, bounds, q, precision):
-    """The options every certificate shares: (num_classes, bounds, QValue, precision)."""
-    num_classes = check_num_classes(num_classes)
-    bounds = check_bounds(bounds)
-    smoothing = any(b in SMOOTHING_BOUNDS for b in bounds)
-    qv = parse_q(q, num_classes, allow_zero=not smoothing)
-    return num_classes, bounds, qv, check_precision(precision)
-
-
-def _check_n(n):
-    if n >= _ex._MAX_N:
-        raise NumbaflipInputError(
-            f"n = {n} training points is above the supported {_ex._MAX_N}; the rigorous "
-            "floating-point error bounds assume fewer.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -54,17 +37,17 @@ class _Engine:
     two absent ones), so work and memory scale with the classes present, not with K.
     """
 
-    def __init__(self, y, n, m, qv, num_classes, bounds, precision):
-        self.y = y
-        self.n = n
-        self.m = m
-        self.qv = qv
+    def __init__(self, pb):
+        self.y = pb.y
+        self.n = n = pb.n
+        self.m = m = pb.m
+        self.qv = qv = pb.q
         self.q = qv.value
-        self.num_classes = num_classes
-        self.K = 2 if num_classes is None else num_classes
-        self.bounds = bounds
-        self.precision = precision
-        self.smoothing = any(b in SMOOTHING_BOUNDS for b in bounds)
+        self.num_classes = num_classes = pb.num_classes
+        self.K = pb.K
+        self.bounds = bounds = pb.bounds
+        self.precision = pb.precision
+        self.smoothing = pb.smoothing
         self.pred = np.empty(m, np.int64)
         self.logb = np.full(m, np.nan)
         self.err = np.zeros(m)
@@ -75,7 +58,7 @@ class _Engine:
             self.t = np.full(m, np.nan)
             self.pair = None
         else:
-            self.slots = class_slots(y, self.K)
+            self.slots = class_slots(self.y, self.K)
             self.t = np.zeros((m, self.slots.S))
             self.pair = np.full((m, self.slots.S), np.nan)
         self.radius = {b: np.empty(m, np.int64) for b in bounds}
@@ -269,10 +252,11 @@ def _run(engine, blocks, m, progress):
     engine.finish()
 
 
-def _result(engine, lam, classes, *, learner, fit_intercept):
+def _result(engine, pb, *, learner):
     from ._version import __version__
 
     e = engine
+    lam, classes, fit_intercept = pb.lam, pb.classes, pb.fit_intercept
     table = None
     if "tight" in e.bounds:
         table = {"q": e.qv.canonical, "K": e.K, "method": "auto"}
@@ -350,16 +334,13 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     -------
     CertifyResult
     """
-    num_classes, bounds, qv, precision = _options(num_classes, bounds, q, precision)
-    X_train = check_matrix(X_train, "X_train")
-    X_test = check_matrix(X_test, "X_test", cols=X_train.shape[1])
-    _check_n(X_train.shape[0])
-    y, classes, _ = encode_labels(y_train, X_train.shape[0], num_classes)
-    lam_v = resolve_lambda(lam, X_train, qv.value, fit_intercept)
-    solver = RidgeAlpha(X_train, lam_v, fit_intercept=fit_intercept)
-    engine = _Engine(y, X_train.shape[0], X_test.shape[0], qv, num_classes, bounds, precision)
-    _run(engine, solver.blocks(X_test, reuse=True), X_test.shape[0], progress)
-    return _result(engine, lam_v, classes, learner="ridge", fit_intercept=bool(fit_intercept))
+    pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
+                 fit_intercept=fit_intercept, bounds=bounds, num_classes=num_classes,
+                 precision=precision)
+    solver = RidgeAlpha(pb.X_train, pb.lam, fit_intercept=pb.fit_intercept)
+    engine = _Engine(pb)
+    _run(engine, solver.blocks(pb.X_test, reuse=True), pb.m, progress)
+    return _result(engine, pb, learner="ridge")
 
 
 def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision="auto",
@@ -371,12 +352,9 @@ def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision=
     scores the class sums of ``A[j]``.  Same guarantee, parameters and result as
     :func:`certify`; A must not depend on the training labels.
     """
-    num_classes, bounds, qv, precision = _options(num_classes, bounds, q, precision)
-    A = check_matrix(A, "A")
-    _check_n(A.shape[1])
-    y, classes, _ = encode_labels(y_train, A.shape[1], num_classes)
-    m = A.shape[0]
-    bs = block_rows(A.shape[1])
-    engine = _Engine(y, A.shape[1], m, qv, num_classes, bounds, precision)
-    _run(engine, ((s, A[s:s + bs]) for s in range(0, m, bs)), m, progress)
-    return _result(engine, None, classes, learner="alpha", fit_intercept=None)
+    pb = problem(y_train, q=q, A=A, bounds=bounds, num_classes=num_classes,
+                 precision=precision)
+    bs = block_rows(pb.n)
+    engine = _Engine(pb)
+    _run(engine, ((s, pb.A[s:s + bs]) for s in range(0, pb.m, bs)), pb.m, progress)
+    return _result(engine, pb, learner="alpha")
