@@ -271,6 +271,14 @@ def _same_as_stdout(path) -> bool:
         return False
 
 
+def _check_options(num_classes, bounds, q):
+    """--num-classes, --bounds and --q, checked as certify checks them, before any data is read."""
+    from ._problem import SMOOTHING_BOUNDS, check_bounds, check_num_classes, parse_q
+    num_classes = check_num_classes(num_classes)
+    bounds = check_bounds(bounds)
+    parse_q(q, num_classes, allow_zero=not any(b in SMOOTHING_BOUNDS for b in bounds))
+
+
 def _cmd_certify(a) -> int:
     from . import io as nio
     from ._atomic import plan_output
@@ -281,6 +289,7 @@ def _cmd_certify(a) -> int:
     radii = _parse_radii(a.radii)
     lam = _lam(a.lam)
     bounds = _parse_bounds(a.bounds)
+    _check_options(a.num_classes, bounds, a.q)
     label_col = _label_column(a.label_column)
     header = {"auto": None, "yes": True, "no": False}[a.header]
     train = nio.open_table(a.train, header=header)

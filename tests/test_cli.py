@@ -75,6 +75,7 @@ def _bad(args, capsys, match):
     assert rc == 2
     assert match in err
     assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("numbaflip: error:"), err
 
 
 def test_bad_inputs_exit_2_and_no_output(problem, capsys):
@@ -104,6 +105,17 @@ def test_bad_inputs_exit_2_and_no_output(problem, capsys):
     _bad(["certify", "--train", str(d / "train.npy"), "--test", str(d / "wide.npy"),
           "--q", "0.1", "--out", str(out)], capsys, "columns")
     assert not out.exists()
+
+
+def test_bad_option_fails_before_reading_data(problem, capsys, monkeypatch):
+    import numbaflip.io as nio
+    d, *_ = problem
+    monkeypatch.setattr(nio, "open_table", lambda *a, **k: pytest.fail("data read"))
+    args = ["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+            "--out", str(d / "o.csv")]
+    _bad(args + ["--q", "0.7"], capsys, "outside (0, 1/2)")
+    _bad(args + ["--q", "0.1", "--bounds", "kl,nope"], capsys, "unknown bound")
+    _bad(args + ["--q", "0", "--bounds", "kl"], capsys, "q = 0")
 
 
 def test_python_dash_m_entry_point(problem):
