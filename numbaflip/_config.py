@@ -22,6 +22,11 @@ class Config:
     #: Directory for cached threshold tables; None means $NUMBAFLIP_TABLE_DIR, else the
     #: user's cache directory.
     table_dir: str | None = None
+    #: Key file for the HMAC of cached threshold tables (32 random bytes, created on first
+    #: use, mode 0600; must lie outside the table directory); None means $NUMBAFLIP_KEY_FILE,
+    #: else $XDG_CONFIG_HOME/numbaflip/cache.key (default ~/.config/numbaflip/cache.key).
+    #: An unusable key does not affect results: tables are then recomputed, not cached.
+    key_file: str | None = None
 
 
 config = Config()

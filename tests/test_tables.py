@@ -21,6 +21,7 @@ def cache(tmp_path, monkeypatch):
     """A fresh writable cache directory, no shipped tables, empty memory cache."""
     d = tmp_path / "cache"
     monkeypatch.setattr(_config.config, "table_dir", str(d))
+    monkeypatch.setattr(_config.config, "key_file", str(tmp_path / "config" / "cache.key"))
     monkeypatch.setattr(TB, "search_dirs", lambda: [Path(_config.table_dir())])
     TB.clear_memory_cache()
     yield d
@@ -57,7 +58,8 @@ def test_file_contents(cache):
         assert str(z["q"]) == "0.001" and int(z["K"]) == 3 and int(z["n"]) == 10
         assert int(z["r_max"]) == z["log_thresholds"].shape[0] - 1
         assert str(z["rounding"]) == "down" and str(z["method"]) == "auto"
-        assert int(z["format_version"]) == TB.FORMAT_VERSION
+        assert int(z["format_version"]) == TB.FORMAT_VERSION == 2
+        assert len(str(z["hmac"])) == 64 and "sha256" not in z.files
 
 
 def _good_table_then(cache, q, K, n, r, damage):
@@ -68,8 +70,9 @@ def _good_table_then(cache, q, K, n, r, damage):
     got = TB.get_log_thresholds(q, K, r, n=n)
     assert np.array_equal(got[: r + 1], _expected(q, K, r))
     TB.clear_memory_cache()
-    # the file left behind is a valid table again
-    assert TB._load_table(path, T.canonical_q_str(q, K), K) is not None
+    # the file left behind is a valid (MAC-verified) table again
+    assert TB._load_table(path, T.canonical_q_str(q, K), K, key=TB._cache_key(),
+                          writable=True) is not None
 
 
 def test_corrupted_file(cache):
@@ -92,7 +95,7 @@ def test_wrong_parameters_inside(cache):
         np.savez(p, log_thresholds=other, q=np.array("0.35"), K=np.int64(2), n=np.int64(300),
                  r_max=np.int64(300), format_version=np.int64(TB.FORMAT_VERSION),
                  rounding=np.array("down"), method=np.array("auto"),
-                 sha256=np.array(TB._digest(other)))
+                 hmac=np.array("0" * 64))
     _good_table_then(cache, "0.15", 2, 300, 80, damage)
 
 
@@ -132,8 +135,9 @@ def test_pickled_object_file(cache):
 
 
 def _worker(args):
-    d, q = args
+    d, q, key_file = args
     _config.config.table_dir = d
+    _config.config.key_file = key_file
     TB.search_dirs = lambda: [Path(d)]
     TB.clear_memory_cache()
     return TB.get_log_thresholds(q, 2, 2000, n=2000)[:2001].copy()
@@ -142,7 +146,8 @@ def _worker(args):
 def test_two_processes_write_at_once(cache):
     ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
     with ctx.Pool(2) as pool:
-        a, b = pool.map(_worker, [(str(cache), "0.27"), (str(cache), "0.27")])
+        key_file = _config.config.key_file
+        a, b = pool.map(_worker, [(str(cache), "0.27", key_file), (str(cache), "0.27", key_file)])
     ref = _expected("0.27", 2, 2000)
     assert np.array_equal(a, ref) and np.array_equal(b, ref)
     files = list(cache.glob("*.npz"))
@@ -182,6 +187,7 @@ def test_unwritable_cache_warns(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     monkeypatch.setattr(_config.config, "table_dir", str(blocker / "sub"))
+    monkeypatch.setattr(_config.config, "key_file", str(tmp_path / "config" / "cache.key"))
     monkeypatch.setattr(TB, "search_dirs", lambda: [Path(_config.table_dir())])
     TB.clear_memory_cache()
     with pytest.warns(NumbaflipWarning):
@@ -192,10 +198,9 @@ def test_unwritable_cache_warns(tmp_path, monkeypatch):
 
 def test_shipped_tables_found(tmp_path, monkeypatch):
     shipped = REPO / "precomputed"
-    files = sorted(shipped.glob("thresholds_K2_q0.3_n13007.npz"))
-    if not files:
-        pytest.skip("shipped tables not generated yet (scripts/precompute_thresholds.py)")
+    assert (shipped / "thresholds_K2_q0.3_n13007.npz").is_file()
     monkeypatch.setattr(_config.config, "table_dir", str(tmp_path / "empty"))
+    monkeypatch.setattr(_config.config, "key_file", str(tmp_path / "config" / "cache.key"))
     TB.clear_memory_cache()
     _forbid_compute(monkeypatch)
     L = TB.get_log_thresholds("0.3", 2, 5000)
