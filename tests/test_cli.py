@@ -253,17 +253,7 @@ def test_json_output_is_valid_and_carries_provenance(problem, capsys):
 
 
 # ------------------------------------------------------------------ labels as users have them
-@pytest.fixture
-def label_mapping():
-    """Skip unless numbaflip.certify maps user labels to classes (certify.py's label work)."""
-    try:
-        r = numbaflip.certify(np.eye(3), np.array(["a", "b", "a"]), np.eye(3), q=0.1)
-    except numbaflip.NumbaflipInputError:
-        pytest.skip("needs numbaflip.certify's label mapping (classes_), not yet in certify.py")
-    assert list(r.classes_) == ["a", "b"]
-
-
-def test_plus_minus_one_labels_written_as_user_labels(problem, capsys, label_mapping):
+def test_plus_minus_one_labels_written_as_user_labels(problem, capsys):
     d, X, y, T, yt = problem
     np.save(d / "train.npy", np.column_stack([X, 2 * y - 1]))
     np.save(d / "test.npy", np.column_stack([T, 2 * yt - 1]))
@@ -278,7 +268,7 @@ def test_plus_minus_one_labels_written_as_user_labels(problem, capsys, label_map
     assert f"{acc[0]:>9.4f}{acc[1]:>9.4f}" in cap.out
 
 
-def test_string_labels_cat_dog_round_trip(problem, capsys, label_mapping):
+def test_string_labels_cat_dog_round_trip(problem, capsys):
     d, X, y, T, yt = problem
     names = np.array(["cat", "dog"])
     with open(d / "train.csv", "w") as f:
@@ -297,6 +287,18 @@ def test_string_labels_cat_dog_round_trip(problem, capsys, label_mapping):
     assert [p["prediction"] for p in doc["points"]] == names[ref.prediction].tolist()
     assert [p["label"] for p in doc["points"]] == names[yt].tolist()
     assert doc["metadata"]["classes"] == ["cat", "dog"]
+    # the CSV carries the same text labels, and 'numbaflip report' reads them back
+    rc, cap = _run(["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+                    "--q", "0.1", "--out", str(d / "o.csv")], capsys)
+    assert rc == 0
+    assert [r["prediction"] for r in _rows(d / "o.csv")] == names[ref.prediction].tolist()
+    rc = main(["report", str(d / "o.csv"), "--radii", "0,1"])
+    cap = capsys.readouterr()
+    assert rc == 0
+    acc = ref.certified_accuracy(yt, (0, 1))
+    assert f"clean accuracy {float(np.mean(ref.prediction == yt)):.4f}".replace(" 0.", " .") \
+        in cap.out
+    assert all(f"{v:.4f}".lstrip("0") in cap.out for v in acc)
 
 
 # ------------------------------------------------------------------ compile notice, progress

@@ -68,7 +68,7 @@ def test_to_dict_rejects_wrong_number_of_labels():
 
 
 def test_to_frame_columns_and_metadata():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # in the test extra, so this runs in CI
     f = _handmade().to_frame(np.array([0, 0, 1]))
     assert list(f.columns) == ["prediction", "label", "radius_kl", "log_p_wrong"]
     assert f.index.name == "index" and len(f) == 3
