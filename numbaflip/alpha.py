@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from ._config import block_rows
+from .config import block_rows
 from .errors import NumbaflipInputError
 
 #: Largest k × n for which (XᵀX + λI)⁻¹ Xᵀ is kept in memory (8 bytes each: 400 MB).

@@ -11,9 +11,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import chernoff as _ch
+from ._kernels import binary as _kb
+from ._kernels import common as _kc
+from ._kernels import pairwise as _kp
 from . import ties as _ties
-from ._config import block_rows, config
+from .config import block_rows, config
 from .alpha import RidgeAlpha
 from .errors import NumbaflipWarning
 from .radius import kl_radius
@@ -97,19 +99,19 @@ class _Engine:
         amb = np.empty(b, np.bool_)
         guess = np.empty(b)
         # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
-        _ch._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
+        _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
             side[j], degen[j] = _ties.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
         if not self.smoothing:
-            self.status[sl] = _ch.STATUS_INTERIOR
+            self.status[sl] = _kc.STATUS_INTERIOR
             return
         logb = np.empty(b)
         err = np.empty(b)
         t = np.empty(b)
         st = np.empty(b, np.int8)
         it = np.empty(b, np.int64)
-        _ch._binary_driver(A, self.y, self.q, side, degen, guess, config.newton_rtol,
+        _kb._binary_driver(A, self.y, self.q, side, degen, guess, config.newton_rtol,
                            config.newton_maxiter, logb, err, t, st, it)
         self._store_bound(sl, logb, err)
         self.t[sl], self.status[sl], self.iters[sl] = t, st, it
@@ -125,12 +127,12 @@ class _Engine:
         pred = np.empty(b, np.int64)
         tied = np.empty((b, S), np.bool_)
         amb = np.empty(b, np.bool_)
-        _ch._mc_decide(A, ys, S, pred, tied, amb)
+        _kp._mc_decide(A, ys, S, pred, tied, amb)
         for j in np.flatnonzero(amb):
             pred[j], tied[j] = _ties.multiclass_decision(A[j], ys, S)
         self.pred[sl] = pred
         if not self.smoothing:
-            self.status[sl] = np.where(tied.any(axis=1), _ch.STATUS_ZERO, _ch.STATUS_INTERIOR)
+            self.status[sl] = np.where(tied.any(axis=1), _kc.STATUS_ZERO, _kc.STATUS_INTERIOR)
             return
         logb = np.empty(b)
         err = np.empty(b)
@@ -138,7 +140,7 @@ class _Engine:
         pair = np.empty((b, S))
         st = np.empty(b, np.int8)
         it = np.empty(b, np.int64)
-        _ch._mc_driver(A, ys, S, self.K, self.q, self.slots.log_weight, pred, tied,
+        _kp._mc_driver(A, ys, S, self.K, self.q, self.slots.log_weight, pred, tied,
                        config.newton_rtol, config.newton_maxiter, 40.0, logb, err, t, pair, st,
                        it)
         self._store_bound(sl, logb, err)
@@ -175,7 +177,7 @@ class _Engine:
         if self.precision == "float64":
             return
         logb = self.logb[sl]
-        finite = np.isfinite(logb) & (self.status[sl] != _ch.STATUS_LIMIT)
+        finite = np.isfinite(logb) & (self.status[sl] != _kc.STATUS_LIMIT)
         if self.precision == "mp":
             rows = np.flatnonzero(finite)
         else:
@@ -212,7 +214,7 @@ class _Engine:
                 self.radius[b][:] = radii[b]
         if self.slots is not None:
             self._unslot()
-        n_maxiter = int(np.sum(self.status == _ch.STATUS_MAXITER))
+        n_maxiter = int(np.sum(self.status == _kc.STATUS_MAXITER))
         if n_maxiter:
             warnings.warn(
                 f"Newton reached the iteration cap on {n_maxiter} test point(s); their bounds "

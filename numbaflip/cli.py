@@ -127,11 +127,12 @@ def _kernel_names(num_classes, bounds):
     """(module, function) of the Numba entry points a certify call will run."""
     binary = num_classes is None
     smoothing = any(b in ("kl", "tight") for b in bounds)
-    names = [("chernoff", "_binary_decide" if binary else "_mc_decide")]
+    chernoff = "_kernels.binary" if binary else "_kernels.pairwise"
+    names = [(chernoff, "_binary_decide" if binary else "_mc_decide")]
     if smoothing:
-        names.append(("chernoff", "_binary_driver" if binary else "_mc_driver"))
+        names.append((chernoff, "_binary_driver" if binary else "_mc_driver"))
     if "exact" in bounds:
-        names.append(("exact", "_binary_driver" if binary else "_mc_driver"))
+        names.append(("_kernels.exact", "_binary_driver" if binary else "_mc_driver"))
     return names
 
 
@@ -150,7 +151,8 @@ def _has_cached_code(dispatcher, modname: str) -> bool:
         if path is None:
             return False
         name = dispatcher.py_func.__name__
-        return bool(glob.glob(os.path.join(path, f"{modname}.{name}-*.nbi")))
+        stem = modname.rsplit(".", 1)[-1]
+        return bool(glob.glob(os.path.join(path, f"{stem}.{name}-*.nbi")))
 
 
 def kernels_need_compiling(num_classes=None, bounds=("kl",)) -> bool:
@@ -185,7 +187,6 @@ def _summary(result, y_true, radii, out=None):
 
 def _read_test(train, test, label_col, X_train, mode):
     """Test features and labels following --test-labels; returns (X_test, y_test, rule line)."""
-    from . import io
     k = X_train.shape[1]
     flag = f"(--test-labels {mode})"
     want = {"auto": None, "yes": True, "no": False}[mode]
@@ -281,7 +282,7 @@ def _check_options(num_classes, bounds, q):
 
 def _cmd_certify(a) -> int:
     from . import io as nio
-    from ._atomic import plan_output
+    from .io._atomic import plan_output
     fmt = a.format or ("json" if a.out.lower().endswith(".json") else "csv")
     # Everything that can be checked without the data comes first: no computation is wasted
     # on an output that cannot be written or that would destroy an input.
@@ -347,7 +348,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "precompute":
         # Its options belong to the precompute script; pass them through untouched.
-        from .tables import precompute_main
+        from .tight.precompute import precompute_main
         try:
             return int(precompute_main(argv[1:]) or 0)
         except NumbaflipInputError as e:

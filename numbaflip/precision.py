@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
-from . import thresholds as _thr
+from .tight import thresholds as _thr
 from .errors import NumbaflipInputError
 
 __all__ = ["mp_binary_log_objective", "mp_multiclass_log_bound", "mp_pair_log_objective",

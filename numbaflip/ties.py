@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .chernoff import DEGEN_INTERIOR, DEGEN_LIMIT, DEGEN_UNBOUNDED, DEGEN_ZERO
+from ._kernels.common import DEGEN_INTERIOR, DEGEN_LIMIT, DEGEN_UNBOUNDED, DEGEN_ZERO
 
 _SCALE = 1074  # every finite double is an integer multiple of 2^-1074
 

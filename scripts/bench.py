@@ -15,7 +15,7 @@ argmax of K linear scores plus Gumbel noise) and each q:
   product, whether through RidgeAlpha.alpha or inside the RidgeAlpha.blocks generator), ``decide``
   (prediction/degenerate-case kernels), ``chernoff`` (the Newton driver kernels), ``refine``
   (the mpmath re-evaluation of points whose error interval straddles a radius boundary),
-  ``thresholds`` (numbaflip.tables.get_log_thresholds: tight-threshold table load or
+  ``thresholds`` (numbaflip.tight.cache.get_log_thresholds: tight-threshold table load or
   computation; tables are cached on disk — a fresh cache directory is used per run, so only
   tables shipped in ``<repo>/precomputed`` are found without computing), ``radii``
   (kl_radius + tight_radius outside the table), ``exact`` (exact_radius).
@@ -168,21 +168,23 @@ def instrumented(timer):
     from importlib import import_module   # not `import numbaflip.certify as`: the package
     alpha_mod = import_module("numbaflip.alpha")   # re-exports a *function* named certify
     cert_mod = import_module("numbaflip.certify")
-    ch = import_module("numbaflip.chernoff")
+    kb = import_module("numbaflip._kernels.binary")
+    kp = import_module("numbaflip._kernels.pairwise")
     exact_mod = import_module("numbaflip.exact")
-    tables_mod = import_module("numbaflip.tables")
-    tight_mod = import_module("numbaflip.tight")
+    cache_mod = import_module("numbaflip.tight.cache")
+    radius_mod = import_module("numbaflip.tight.radius")
+    tight_pkg = import_module("numbaflip.tight")          # certify imports tight_radius from here
     targets = [
         (alpha_mod.RidgeAlpha, "__init__", "alpha"),      # Gram matrix, Cholesky (fixed cost)
         (alpha_mod.RidgeAlpha, "alpha", "alpha"),
         (alpha_mod.RidgeAlpha, "blocks", "alpha"),        # generator: timed per block
-        (ch, "_binary_decide", "decide"), (ch, "_mc_decide", "decide"),
-        (ch, "_binary_driver", "chernoff"), (ch, "_mc_driver", "chernoff"),
+        (kb, "_binary_decide", "decide"), (kp, "_mc_decide", "decide"),
+        (kb, "_binary_driver", "chernoff"), (kp, "_mc_driver", "chernoff"),
         (cert_mod._Engine, "_refine_block", "refine"),
         (exact_mod, "exact_radius", "exact"),
-        (cert_mod, "kl_radius", "radii"), (tight_mod, "tight_radius", "radii"),
-        (tables_mod, "get_log_thresholds", "thresholds"),
-        (tight_mod._tables, "get_log_thresholds", "thresholds"),
+        (cert_mod, "kl_radius", "radii"), (tight_pkg, "tight_radius", "radii"),
+        (cache_mod, "get_log_thresholds", "thresholds"),
+        (radius_mod._tables, "get_log_thresholds", "thresholds"),
     ]
     saved = []
     try:
@@ -210,6 +212,17 @@ def _warm_up():
                           progress=False)
 
 
+def result_digest(res) -> str:
+    """sha256 (first 16 hex digits) of the predictions and every bound's radii, in a fixed
+    order: equal digests before and after a change mean identical certificates."""
+    import hashlib
+    h = hashlib.sha256(np.ascontiguousarray(res.prediction_index, dtype=np.int64).tobytes())
+    for b in sorted(res.radius):
+        h.update(b.encode())
+        h.update(np.ascontiguousarray(res.radius[b], dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
     """Benchmark one size for every q; returns a JSON-able dict."""
     import resource
@@ -219,7 +232,7 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
     import numbaflip
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import reference as R  # scripts/reference.py: the plain NumPy/SciPy implementation
-    from numbaflip import tables as tables_mod
+    from numbaflip.tight import cache as tables_mod
     K, n, k, m = spec
     out = {"size": name, "K": K, "n": n, "k": k, "m": m, "load_before": os.getloadavg(),
            "threads": numba.get_num_threads(), "runs": []}
@@ -253,6 +266,7 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
                                                                          return_counts=True))},
             "accuracy": float(np.mean(res.prediction == yt)),
             "median_radius": {b: float(np.median(r)) for b, r in res.radius.items()},
+            "digest": result_digest(res),
             "load_after": os.getloadavg(),
         }
         _log(f"size {name}: q={q} numbaflip {wall:.2f} s  {ph}")
@@ -462,6 +476,17 @@ def render(report):
                 f"{_f(ref.get('exact_alone'))} | {_ratio(ref.get('exact_alone'), r['exact_alone'])}"
                 f" | {agree} of {r.get('agree_points', 0)} | {_load(s['load_before'])}→"
                 f"{_load(r['load_after'])} |")
+    L.append("")
+    L.append("## Certificates digest\n")
+    L.append("sha256 of the predictions and every bound's radii (`result_digest`): compare two "
+             "runs of the same settings to check that a change left every certificate "
+             "identical.\n")
+    L.append("| size | q | bounds | digest |")
+    L.append("|---|---|---|---|")
+    for s in report["sizes"]:
+        for r in s["runs"]:
+            L.append(f"| {s['size']} | {r['q']} | {','.join(sorted(r['median_radius']))} | "
+                     f"`{r.get('digest', '–')}` |")
     L.append("")
     L.append("## numbaflip phases (seconds, exclusive) and Newton profile\n")
     L.append("Timed inside one `certify(..., bounds=all)` call by wrapping the internal "

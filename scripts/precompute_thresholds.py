@@ -5,7 +5,7 @@ thresholds of Lee et al. (2019) as used by Rosenfeld et al. (ICML 2020, eq. 2) -
 ``numbaflip/thresholds.py`` and ``design/math.md`` section 4 -- for r = 0..r_max, rounded DOWN
 (never over-certify), non-increasing, in the format of ``numbaflip/tables.py``.
 
-r_max: by default min(n, the first r with L_r < -1e4) (``numbaflip.tables.default_r_max``):
+r_max: by default min(n, the first r with L_r < -1e4) (``numbaflip.tight.cache.default_r_max``):
 a point is certified at r iff log(1 - p) < L_r, and the Chernoff bounds essentially never go
 below -1e4; if one does, the library extends the table on demand.  ``--r-max`` overrides it
 (always capped at n).
@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import sys
 
-from numbaflip.tables import PAPER_SETTINGS, build_precompute_parser  # noqa: F401  (re-export)
+from numbaflip.tight.precompute import PAPER_SETTINGS, build_precompute_parser  # noqa: F401  (re-export)
 
 
 def main(argv=None) -> int:
     """Parse ``argv`` (default: sys.argv[1:]) and write the tables; returns the exit status.
-    The logic lives in :func:`numbaflip.tables.precompute_main` (also ``numbaflip precompute``).
+    The logic lives in :func:`numbaflip.tight.cache.precompute_main` (also ``numbaflip precompute``).
     """
-    from numbaflip.tables import precompute_main
+    from numbaflip.tight.precompute import precompute_main
 
     return precompute_main(argv)
 

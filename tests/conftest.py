@@ -7,8 +7,8 @@ Subprocesses started by tests inherit these variables.
 """
 import pytest
 
-import numbaflip._config
-import numbaflip.tables
+import numbaflip.config
+import numbaflip.tight.cache
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,11 +26,11 @@ def _isolated_cache_dirs(tmp_path_factory):
     for name, path in env.items():
         mp.setenv(name, str(path))
     mp.setenv("MPLBACKEND", "Agg")  # headless plotting, also in subprocesses
-    numbaflip._config.reset()
-    numbaflip.tables.clear_memory_cache()
+    numbaflip.config.reset()
+    numbaflip.tight.cache.clear_memory_cache()
     try:
         yield base
     finally:
         mp.undo()
-        numbaflip._config.reset()
-        numbaflip.tables.clear_memory_cache()
+        numbaflip.config.reset()
+        numbaflip.tight.cache.clear_memory_cache()

@@ -36,7 +36,7 @@ def test_bench_quick_writes_table(tmp_path, capsys):
 def test_phase_timer_is_exclusive_and_restores(monkeypatch):
     import types
 
-    import numbaflip.chernoff as ch
+    import numbaflip._kernels.binary as ch
     orig = ch._binary_driver
     timer = bench.PhaseTimer()
     with bench.instrumented(timer):

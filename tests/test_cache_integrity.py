@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 import numbaflip
-from numbaflip import _config
-from numbaflip import tables as TB
-from numbaflip import thresholds as T
+from numbaflip import config as _config
+from numbaflip.tight import cache as TB
+from numbaflip.tight import precompute as PC
+from numbaflip.tight import thresholds as T
 from numbaflip.errors import NumbaflipInputError, NumbaflipWarning
 from numbaflip.tight import tight_radius
 
@@ -53,7 +54,7 @@ def env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Count the recomputations (numbaflip.thresholds.log_thresholds)."""
+    """Count the recomputations (numbaflip.tight.thresholds.log_thresholds)."""
     real = T.log_thresholds
     seen = []
 
@@ -334,7 +335,7 @@ def test_every_shipped_file_listed_in_manifest_and_not_above_recomputation():
 def test_manifest_regenerated_by_precompute_and_trusted(env, monkeypatch, calls):
     out = env.tmp / "ship"
     manifest = env.tmp / "manifest.json"
-    assert TB.precompute_main(["-q", "0.2", "-K", "2", "-n", "50", "--out", str(out),
+    assert PC.precompute_main(["-q", "0.2", "-K", "2", "-n", "50", "--out", str(out),
                                "--manifest", str(manifest), "--no-progress"]) == 0
     monkeypatch.setattr(TB, "search_dirs", lambda: [Path(_config.table_dir()), out])
     TB.clear_memory_cache()
@@ -349,11 +350,11 @@ def test_manifest_regenerated_by_precompute_and_trusted(env, monkeypatch, calls)
     assert calls == []  # listed in the regenerated manifest: trusted
     # --manifest-only lists what is there, and the help documents the option
     manifest2 = env.tmp / "manifest2.json"
-    assert TB.precompute_main(["--manifest-only", "--out", str(out),
+    assert PC.precompute_main(["--manifest-only", "--out", str(out),
                                "--manifest", str(manifest2)]) == 0
     assert manifest2.read_text() == manifest.read_text()
-    assert "--manifest" in TB.build_precompute_parser().format_help()
-    assert TB.precompute_main(["--manifest-only", "--manifest", str(manifest2)]) == 2
+    assert "--manifest" in PC.build_precompute_parser().format_help()
+    assert PC.precompute_main(["--manifest-only", "--manifest", str(manifest2)]) == 2
 
 
 def test_manifest_refuses_table_above_recomputation(env):
@@ -468,7 +469,7 @@ def test_precompute_without_usable_key_writes_unmacd_tables_not_trusted(env, cal
     TB.get_log_thresholds(Q, K, 3)
     os.chmod(env.key, 0o604)
     with pytest.warns(NumbaflipWarning, match="chmod 600"):
-        paths = TB.precompute(["0.2"], [2], [40], progress=False)
+        paths = PC.precompute(["0.2"], [2], [40], progress=False)
     assert str(_members(paths[0])["hmac"]) == ""
     TB.clear_memory_cache()
     os.chmod(env.key, 0o600)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import numbaflip.io as nio
-from numbaflip._atomic import plan_output
+from numbaflip.io._atomic import plan_output
 from numbaflip.cli import main
 
 certify_module = importlib.import_module("numbaflip.certify")  # the module, not the function

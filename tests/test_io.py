@@ -384,7 +384,7 @@ def test_write_results_atomic_on_midway_failure(tmp_path):
         write_results_csv(p, res)
     # a failure while the file is being written (here: fsync) leaves no temporary file behind
     res = _result()
-    import numbaflip._atomic as A
+    import numbaflip.io._atomic as A
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")

@@ -22,7 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import reference as R  # noqa: E402  (scripts/reference.py: a tool, not part of the install)
-from numbaflip import thresholds as T
+from numbaflip.tight import thresholds as T
 
 QS = ("0.3", "0.01", "1e-4")
 HAVE_TIGHT = importlib.util.find_spec("numbaflip.tight") is not None

@@ -7,7 +7,7 @@ import pytest
 
 import numbaflip
 from numbaflip import NumbaflipInputError, NumbaflipWarning
-from numbaflip import tables as _tables
+from numbaflip.tight import cache as _tables
 from numbaflip._problem import class_slots, parse_q
 
 from naive import brute_force_multiclass

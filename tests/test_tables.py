@@ -1,4 +1,4 @@
-"""Threshold cache (numbaflip.tables) and the tight radius (numbaflip.tight)."""
+"""Threshold cache (numbaflip.tight.cache) and the tight radius (numbaflip.tight.radius)."""
 import math
 import multiprocessing as mp
 import os
@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numbaflip import _config
-from numbaflip import tables as TB
-from numbaflip import thresholds as T
+from numbaflip import config as _config
+from numbaflip.tight import cache as TB
+from numbaflip.tight import precompute as PC
+from numbaflip.tight import thresholds as T
 from numbaflip.errors import NumbaflipInputError, NumbaflipWarning
 from numbaflip.tight import tight_radius
 
@@ -158,7 +159,7 @@ def test_two_processes_write_at_once(cache):
 
 
 def test_larger_n_serves_smaller_n(cache, monkeypatch):
-    TB.precompute(["0.22"], [2], [400], progress=False)
+    PC.precompute(["0.22"], [2], [400], progress=False)
     TB.clear_memory_cache()
     _forbid_compute(monkeypatch)
     L = TB.get_log_thresholds("0.22", 2, 150, n=150)
@@ -215,13 +216,13 @@ def test_search_dirs_order(monkeypatch, tmp_path):
 
 
 def test_precompute_default_cap(cache):
-    paths = TB.precompute(["0.0125"], [10], [60000], progress=False)
+    paths = PC.precompute(["0.0125"], [10], [60000], progress=False)
     with np.load(paths[0], allow_pickle=False) as z:
         t = z["log_thresholds"]
         assert t[-1] < TB.R_MAX_LOG_CAP <= t[-2]
         assert int(z["n"]) == 60000
     # invalid combinations (q >= (K-1)/K) are skipped
-    assert TB.precompute(["0.6"], [2], [10], progress=False) == []
+    assert PC.precompute(["0.6"], [2], [10], progress=False) == []
 
 
 def test_precompute_script_importable(cache):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from numbaflip import _backend
-from numbaflip import thresholds as T
+from numbaflip.tight import thresholds as T
 from numbaflip.errors import NumbaflipInputError
 
 import _data

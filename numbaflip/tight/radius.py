@@ -11,9 +11,9 @@ import numbers
 
 import numpy as np
 
-from . import tables as _tables
+from . import cache as _tables
 from . import thresholds as _thr
-from .errors import NumbaflipInputError
+from ..errors import NumbaflipInputError
 
 __all__ = ["tight_radius"]
 

@@ -30,7 +30,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from .errors import NumbaflipInputError
+from ..errors import NumbaflipInputError
 
 __all__ = ["atomic_write", "OutputPlan", "plan_output", "write_output"]
 

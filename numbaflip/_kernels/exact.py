@@ -1,0 +1,706 @@
+"""The exact certificate of the deterministic linear rules (math.md §5; not in the paper).
+
+For fixed alpha the scores are linear in the labels, so the smallest number of label changes
+that changes the prediction can be computed exactly, without any smoothing.
+
+Rules (``a`` = one row of alpha, ``y`` the training labels)
+---------------------------------------------------------
+* Binary (labels 0/1), score ``s = aᵀy``, prediction ``1{s ≥ τ}`` (a tie ``s = τ`` is class 1)
+  with ``τ = (1/2 − q Σa) / (1 − 2q)``.  q = 0 gives the plain ridge rule ``1{s ≥ 1/2}``; for
+  0 < q < 1/2 this is the smoothed classifier's deployed prediction
+  ``1{t* ≥ 0} = 1{E[aᵀY] ≥ 1/2}``, ``E[aᵀY] = (1 − 2q) s + q Σa``.
+* K classes (labels 0..K−1), class sums ``s_c = Σ_{y_i = c} a_i``, prediction
+  ``argmax_c s_c`` with the lowest index winning ties.  ``E[s_c]`` under the smoothing noise is an
+  increasing affine map of ``s_c``, so this is also the deployed prediction for every q.
+
+Radius semantics (what :func:`exact_radius` returns)
+----------------------------------------------------
+``r ≥ 0``: the given prediction *is* the rule's prediction, and no set of at most ``r`` label
+changes alters it, while some set of ``r + 1`` changes does -- the radius is exact, not a bound.
+``r = n``: no set of label changes at all alters the prediction.  ``r = −1``: the given
+prediction is not the rule's prediction (only possible when the caller computed it differently,
+e.g. at an exact tie).  The q that defines τ is the exact rational of its decimal string
+(a float q is read through ``repr``, the same convention as :func:`numbaflip.certify`).
+
+Algorithm
+---------
+Flipping binary label i moves ``s`` by ``a_i (1 − 2 y_i)``; the fewest flips that cross τ take the
+largest helpful moves first.  For K classes and a rival c′ the best reduction of the gap
+``s_c − s_c′`` per training point is 2a_j (y_j = c, a_j > 0), 2|a_j| (y_j = c′, a_j < 0), |a_j|
+(other class, a_j ≠ 0), else 0; greedy per rival, minimum over rivals.  A rival c′ < c beats c
+at gap ≤ 0 (the tie goes to the lower index), a rival c′ > c only at gap < 0.
+
+The kernels never sort all n moves: they select the top L moves with a 3-way quickselect
+(expected O(n)), sort only those, walk them, and enlarge L (×4) when some rival is not resolved
+within them.  L starts from the depth the previous test point needed.  Rivals whose total
+possible reduction certainly cannot close the gap are skipped, and a rival's walk stops as soon
+as it cannot beat the best rival found so far.
+
+Floating point: radii can only come out smaller, never larger
+------------------------------------------------------------
+Every running quantity (score minus threshold, or class-sum gap, minus the moves taken so far) is
+accumulated with the error-free transformation TwoSum, so that the exact real value equals the
+float accumulator plus the sum of the exactly known rounding errors e_j.  ``Σ|e_j|`` is summed in
+float and multiplied by (1 + 2⁻²⁰), which bounds the true ``Σ|e_j|`` for fewer than 2²⁸ terms
+(recursive summation of non-negative numbers errs by at most γ_N ≤ 2⁻²³ relatively); n is
+limited accordingly.  τ is enclosed in an interval ``[τ_lo, τ_hi]`` by directed rounding
+(TwoSum / Dekker's TwoProduct detect exact operations, otherwise one ulp outward; q itself is
+enclosed if its rational is not a double).  When every operation is exact -- e.g. dyadic alpha
+and q -- the error bound is exactly 0 and ties are decided exactly.
+
+For each step k of the greedy walk the kernel records
+
+* ``k_lo``: the first k at which crossing is *possible* within the error bound, and
+* ``k_hi``: the first k at which crossing is *certain*,
+
+so ``k_lo ≤ k_true ≤ k_hi``.  (Checking the prediction at k = 0 is the same test: k_lo = 0 means
+the given prediction might not be the rule's.)  Where ``k_lo = k_hi`` the result is exact.  The
+rare rows where they differ -- the score is within ~n·2⁻⁵³·Σ|a| of the threshold at the crossing
+step -- are recomputed in exact rational arithmetic in Python (every double is an integer
+multiple of 2⁻¹⁰⁷⁴).  So the reported radius is exactly ``k_true − 1``; and if the exact pass were
+ever skipped, ``k_lo − 1`` would still be a sound (never larger) radius.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+#: "No crossing" sentinel for k (larger than any n).
+NOCROSS = np.int64(1) << np.int64(62)
+#: Multiplier turning a float sum of |rounding errors| into a rigorous bound (n < 2**27).
+_ERRF = 1.0 + 2.0 ** -20
+_MAX_N = 1 << 27
+#: |alpha| above this could overflow a sum of 3n terms; rejected at the boundary.
+_MAX_ABS = 2.0 ** 960
+#: Histogram of move sizes used to choose how many moves to sort: _NB buckets, 2**_MB per
+#: binade (bucket = leading exponent and mantissa bits relative to the largest move).
+_MB = 3
+_SH = 52 - _MB
+_NB = 256
+#: Relative slack when choosing the histogram depth (speed only, never soundness).
+_SLACK = 1.0 + 2.0 ** -10
+
+_STATUS_OK = 0
+_STATUS_NONFINITE = 1
+
+
+# ============================================================================================
+# Error-free transformations and directed rounding (no FMA needed)
+# ============================================================================================
+
+@njit(cache=True)
+def _two_sum(a, b):
+    """s + e == a + b exactly (Knuth), s = fl(a + b)."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, e
+
+
+@njit(cache=True)
+def _add_up(a, b):
+    s, e = _two_sum(a, b)
+    if e > 0.0:
+        return np.nextafter(s, np.inf)
+    return s
+
+
+@njit(cache=True)
+def _add_down(a, b):
+    s, e = _two_sum(a, b)
+    if e < 0.0:
+        return np.nextafter(s, -np.inf)
+    return s
+
+
+@njit(cache=True)
+def _two_prod(a, b):
+    """(p, e, ok): p = fl(a b) and, when ok, p + e == a b exactly (Dekker, no FMA)."""
+    p = a * b
+    if a == 0.0 or b == 0.0:
+        return p, 0.0, True
+    if not (abs(a) < 2.0 ** 995 and abs(b) < 2.0 ** 995 and abs(p) > 2.0 ** -969):
+        return p, 0.0, False
+    c = 134217729.0 * a
+    ah = c - (c - a)
+    al = a - ah
+    c = 134217729.0 * b
+    bh = c - (c - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e, True
+
+
+@njit(cache=True)
+def _mul_up(a, b):
+    p, e, ok = _two_prod(a, b)
+    if ok and e <= 0.0:
+        return p
+    return np.nextafter(p, np.inf)
+
+
+@njit(cache=True)
+def _mul_down(a, b):
+    p, e, ok = _two_prod(a, b)
+    if ok and e >= 0.0:
+        return p
+    return np.nextafter(p, -np.inf)
+
+
+@njit(cache=True)
+def _div_exact(a, b):
+    """(r, exact): r = fl(a / b), exact iff r * b == a exactly (b > 0)."""
+    r = a / b
+    p, e, ok = _two_prod(r, b)
+    return r, (ok and p == a and e == 0.0)
+
+
+@njit(cache=True)
+def _div_up(a, b):
+    r, ex = _div_exact(a, b)
+    return r if ex else np.nextafter(r, np.inf)
+
+
+@njit(cache=True)
+def _div_down(a, b):
+    r, ex = _div_exact(a, b)
+    return r if ex else np.nextafter(r, -np.inf)
+
+
+@njit(cache=True)
+def _tau_bounds(a, q_lo, q_hi):
+    """Interval [τ_lo, τ_hi] containing τ = (1/2 − q Σa)/(1 − 2q) for every q in [q_lo, q_hi]
+    (0 ≤ q_lo ≤ q_hi < 1/2).  Collapses to a point when every operation is exact."""
+    if q_hi == 0.0:
+        return 0.5, 0.5
+    S = 0.0
+    ea = 0.0
+    for j in range(a.shape[0]):
+        S, e = _two_sum(S, a[j])
+        ea += abs(e)
+    E = ea * _ERRF
+    lo = _add_down(S, -E)
+    hi = _add_up(S, E)
+    # P = q Σa over the box [q_lo, q_hi] × [lo, hi]
+    p1 = _mul_down(q_lo, lo)
+    p2 = _mul_down(q_lo, hi)
+    p3 = _mul_down(q_hi, lo)
+    p4 = _mul_down(q_hi, hi)
+    P_lo = min(min(p1, p2), min(p3, p4))
+    p1 = _mul_up(q_lo, lo)
+    p2 = _mul_up(q_lo, hi)
+    p3 = _mul_up(q_hi, lo)
+    p4 = _mul_up(q_hi, hi)
+    P_hi = max(max(p1, p2), max(p3, p4))
+    N_lo = _add_down(0.5, -P_hi)
+    N_hi = _add_up(0.5, -P_lo)
+    D_lo = _add_down(1.0, -2.0 * q_hi)   # 2q is exact
+    D_hi = _add_up(1.0, -2.0 * q_lo)
+    if N_lo >= 0.0:
+        t_lo = _div_down(N_lo, D_hi)
+    else:
+        t_lo = _div_down(N_lo, D_lo)
+    if N_hi >= 0.0:
+        t_hi = _div_up(N_hi, D_lo)
+    else:
+        t_hi = _div_up(N_hi, D_hi)
+    return t_lo, t_hi
+
+
+# ============================================================================================
+# Selection of the top moves and the greedy walk
+# ============================================================================================
+
+@njit(cache=True)
+def _sort_desc(sk, perm, lo, hi):
+    """Sort sk[lo:hi] descending, permuting perm[lo:hi] alongside (iterative quicksort with
+    3-way partition, insertion sort below 16 elements).  Hand-written instead of np.argsort:
+    in place, contiguous, and cheaper to compile."""
+    stack = np.empty(128, np.int64)
+    stack[0] = lo
+    stack[1] = hi
+    sp = 2
+    while sp > 0:
+        sp -= 2
+        l = stack[sp]
+        h = stack[sp + 1]
+        while h - l > 16:
+            mid = (l + h) >> 1
+            x = sk[l]
+            yv = sk[mid]
+            z = sk[h - 1]
+            if x > yv:
+                x, yv = yv, x
+            if yv > z:
+                yv = z
+            pivot = x if x > yv else yv      # median of three
+            lt = l
+            i = l
+            gt = h - 1
+            while i <= gt:
+                v = sk[i]
+                if v > pivot:
+                    sk[i] = sk[lt]
+                    sk[lt] = v
+                    t = perm[lt]
+                    perm[lt] = perm[i]
+                    perm[i] = t
+                    lt += 1
+                    i += 1
+                elif v < pivot:
+                    sk[i] = sk[gt]
+                    sk[gt] = v
+                    t = perm[gt]
+                    perm[gt] = perm[i]
+                    perm[i] = t
+                    gt -= 1
+                else:
+                    i += 1
+            # push the larger side, loop on the smaller: stack depth ≤ 2 log2(n)
+            if lt - l < h - (gt + 1):
+                stack[sp] = gt + 1
+                stack[sp + 1] = h
+                sp += 2
+                h = lt
+            else:
+                stack[sp] = l
+                stack[sp + 1] = lt
+                sp += 2
+                l = gt + 1
+        for i in range(l + 1, h):
+            v = sk[i]
+            t = perm[i]
+            j = i - 1
+            while j >= l and sk[j] < v:
+                sk[j + 1] = sk[j]
+                perm[j + 1] = perm[j]
+                j -= 1
+            sk[j + 1] = v
+            perm[j + 1] = t
+
+
+@njit(cache=True)
+def _top_bits(kmax):
+    """Bucket reference of the largest key (kmax > 0)."""
+    arr = np.empty(1)
+    arr[0] = kmax
+    return arr.view(np.int64)[0] >> _SH
+
+
+@njit(cache=True)
+def _bucket(bits, top):
+    """Histogram bucket of a positive key from its IEEE bits: 0 for the largest binade-eighth,
+    growing downwards, everything 32 binades below the maximum in the last bucket."""
+    d = top - (bits >> _SH)
+    return d if d < _NB - 1 else _NB - 1
+
+
+@njit(cache=True)
+def _gather(keys, N, top, bmax, perm, sk):
+    """perm[:cnt] = entries whose bucket is ≤ bmax, sorted by descending key (sk[:cnt] holds
+    their keys); returns cnt."""
+    kb = keys.view(np.int64)
+    cnt = 0
+    for t in range(N):
+        if _bucket(kb[t], top) <= bmax:
+            perm[cnt] = t
+            sk[cnt] = keys[t]
+            cnt += 1
+    _sort_desc(sk, perm, 0, cnt)
+    return cnt
+
+
+@njit(cache=True)
+def _applies(tg, cp):
+    # tag -1: every rival; tag >= 0: only rival == tag; tag <= -2: every rival but -(tag+2)
+    if tg == -1:
+        return True
+    if tg >= 0:
+        return tg == cp
+    return -(tg + 2) != cp
+
+
+@njit(cache=True)
+def _possible(S, E, strict):
+    return S < E if strict else S <= E
+
+
+@njit(cache=True)
+def _certain(S, F, strict):
+    return S < -F if strict else S <= -F
+
+
+@njit(cache=True)
+def _walk(keys, tag, order, ntop, complete, cp, S0, ea0, W, strict, limit):
+    """Greedy walk for one rival over the sorted top moves.
+
+    The quantity Z (gap, or score minus threshold) starts at S0 (error sum ea0, threshold
+    width W) and every applicable move subtracts its key.  Crossing means Z < 0 (strict) or
+    Z ≤ 0.  Returns (k_lo, k_hi, depth, resolved): first k where crossing is possible / certain
+    (NOCROSS if none), how many sorted entries were looked at, and whether the answer is final
+    (False when the top list ran out before the walk could stop).
+    """
+    S = S0
+    ea = ea0
+    klo = NOCROSS
+    E = ea * _ERRF
+    F = _add_up(E, W)
+    if _possible(S, E, strict):
+        klo = 0
+    if _certain(S, F, strict):
+        return klo, np.int64(0), np.int64(0), True
+    k = np.int64(0)
+    for p in range(ntop):
+        e = order[p]
+        if not _applies(tag[e], cp):
+            continue
+        if k + 1 >= limit:
+            return klo, NOCROSS, np.int64(p), True
+        S, err = _two_sum(S, -keys[e])
+        ea += abs(err)
+        k += 1
+        E = ea * _ERRF
+        if klo == NOCROSS and _possible(S, E, strict):
+            klo = k
+        F = _add_up(E, W)
+        if _certain(S, F, strict):
+            return klo, k, np.int64(p + 1), True
+    return klo, NOCROSS, np.int64(ntop), complete
+
+
+@njit(cache=True)
+def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs):
+    """(k_lo, k_hi, status) for one binary test point."""
+    n = a.shape[0]
+    t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
+    W = _add_up(t_hi, -t_lo)
+    # pred 1: Z = s − τ_hi, cross at Z < 0; pred 0: Z = τ_lo − s, cross at Z ≤ 0.
+    strict = pred == 1
+    S = -t_hi if strict else t_lo
+    sg = 1.0 if strict else -1.0
+    ea = 0.0
+    N = 0
+    tot = 0.0
+    kmax = 0.0
+    bad = False
+    flip = 0 if strict else 1
+    for i in range(n):
+        # branch-free: random labels and signs would defeat the branch predictor
+        v = a[i]
+        av = abs(v)
+        bad |= not (av <= _MAX_ABS)
+        yi = y[i]
+        S, e = _two_sum(S, (sg * v) if yi == 1 else 0.0)   # adding 0.0 is exact
+        ea += abs(e)
+        # pred 1: helpful iff (y=1, a>0) or (y=0, a<0); pred 0: the opposite signs
+        h = ((yi ^ (1 if v < 0.0 else 0) ^ flip) == 1) and v != 0.0
+        keys[N] = av
+        tag[N] = -1
+        N += 1 if h else 0
+        avh = av if h else 0.0
+        tot += avh
+        kmax = max(kmax, avh)
+    if bad:
+        return NOCROSS, NOCROSS, _STATUS_NONFINITE
+    E = ea * _ERRF
+    # Skip everything when even all helpful moves certainly cannot cross (k_true = ∞; the
+    # k = 0 test then certainly fails as well).
+    lhs = _add_down(_add_down(S, -E), -(tot * _ERRF))
+    if (lhs >= 0.0) if strict else (lhs > 0.0):
+        return NOCROSS, NOCROSS, _STATUS_OK
+    # Depth: histogram of move sizes, deep enough that the cumulative sum exceeds the gap.
+    bmax = _NB - 1
+    if N > 0:
+        kb = keys.view(np.int64)
+        top = _top_bits(kmax)
+        for t in range(_NB):
+            hs[t] = 0.0
+        for t in range(N):
+            hs[_bucket(kb[t], top)] += keys[t]
+        cum = 0.0
+        target = S * _SLACK + E
+        for t in range(_NB):
+            cum += hs[t]
+            if cum > target:
+                bmax = t
+                break
+    while True:
+        ntop = _gather(keys, N, _top_bits(kmax), bmax, perm, sk) if N > 0 else 0
+        klo, khi, depth, resolved = _walk(keys, tag, perm, ntop, ntop == N, 0, S, ea, W,
+                                          strict, NOCROSS)
+        if resolved:
+            return klo, khi, _STATUS_OK
+        bmax = min(_NB - 1, bmax + 8)
+
+
+@njit(parallel=True, cache=True)
+def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
+    b, n = A.shape
+    nch = min(b, nch)
+    for ch in prange(nch):
+        lo = (ch * b) // nch
+        hi = ((ch + 1) * b) // nch
+        keys = np.empty(n)
+        tag = np.empty(n, np.int64)
+        perm = np.empty(n, np.int64)
+        sk = np.empty(n)
+        hs = np.empty(_NB)
+        for r in range(lo, hi):
+            klo, khi, st = _binary_row(A[r], y, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs)
+            klo_out[r] = klo
+            khi_out[r] = khi
+            status_out[r] = st
+
+
+@njit(cache=True)
+def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs):
+    """(k_lo, k_hi, rival, status) for one K-class test point with prediction c.
+
+    Moves carry a tag (which rivals they apply to) and a histogram group: 0 for points of
+    class c (every rival), 1 + y for the |a_j| move of a point of class y (every rival but y),
+    1 + K + y for its 2|a_j| move (rival y only)."""
+    n = a.shape[0]
+    for k in range(K):
+        Sc[k] = 0.0
+        eac[k] = 0.0
+        G[k] = 0.0
+        P[k] = 0.0
+    tall = 0.0
+    kmax = 0.0
+    N = 0
+    bad = False
+    for j in range(n):
+        # branch-light: every point writes two candidate entries and advances conditionally
+        v = a[j]
+        av = abs(v)
+        bad |= not (av <= _MAX_ABS)
+        yj = y[j]
+        s, e = _two_sum(Sc[yj], v)
+        Sc[yj] = s
+        eac[yj] += abs(e)
+        isc = yj == c
+        # entry 1: class c with a > 0 (2a, every rival) or another class with a ≠ 0 (|a|,
+        # every rival but y_j)
+        h1 = (v > 0.0) if isc else (v != 0.0)
+        k1 = 2.0 * av if isc else av
+        keys[N] = k1
+        tag[N] = -1 if isc else -(2 + yj)
+        grp[N] = 0 if isc else 1 + yj
+        N += 1 if h1 else 0
+        k1h = k1 if h1 else 0.0
+        kmax = max(kmax, k1h)
+        if isc:
+            tall += k1h
+        else:
+            G[yj] += k1h
+        # entry 2: another class with a < 0 (2|a|, rival y_j only)
+        h2 = (not isc) and v < 0.0
+        keys[N] = 2.0 * av
+        tag[N] = yj
+        grp[N] = 1 + K + yj
+        N += 1 if h2 else 0
+        k2h = 2.0 * av if h2 else 0.0
+        kmax = max(kmax, k2h)
+        P[yj] += k2h
+    if bad:
+        return NOCROSS, NOCROSS, np.int64(-1), _STATUS_NONFINITE
+    # Rivals that can possibly cross, ordered by gap.  A rival is skipped only when its total
+    # possible reduction certainly cannot close the gap (then also the k = 0 test fails).
+    nr = 0
+    for cp in range(K):
+        if cp == c:
+            continue
+        S0, e = _two_sum(Sc[c], -Sc[cp])
+        ea0 = eac[c] + eac[cp] + abs(e)
+        strict = cp > c
+        E = ea0 * _ERRF
+        tsum = tall + P[cp]
+        for k in range(K):
+            if k != c and k != cp:
+                tsum += G[k]
+        lhs = _add_down(_add_down(S0, -E), -(tsum * _ERRF))
+        if (lhs >= 0.0) if strict else (lhs > 0.0):
+            continue
+        pos = nr
+        while pos > 0 and S0s[pos - 1] > S0:
+            rivals[pos] = rivals[pos - 1]
+            S0s[pos] = S0s[pos - 1]
+            ea0s[pos] = ea0s[pos - 1]
+            pos -= 1
+        rivals[pos] = cp
+        S0s[pos] = S0
+        ea0s[pos] = ea0
+        nr += 1
+    if nr == 0:
+        return NOCROSS, NOCROSS, np.int64(-1), _STATUS_OK
+    # Depth from per-group histograms (speed only): deep enough that every rival either
+    # reaches its gap or has more applicable moves than the best rival is estimated to need.
+    bmax = _NB - 1
+    top = np.int64(0)
+    if N > 0:
+        top = _top_bits(kmax)
+        ng = 1 + 2 * K
+        for g in range(ng):
+            for t in range(_NB):
+                hc[g, t] = 0
+                hs[g, t] = 0.0
+        kb = keys.view(np.int64)
+        for t in range(N):
+            bk = _bucket(kb[t], top)
+            hc[grp[t], bk] += 1
+            hs[grp[t], bk] += keys[t]
+        kbest = NOCROSS
+        for t in range(nr):
+            cp = rivals[t]
+            target = S0s[t] * _SLACK + ea0s[t] * _ERRF
+            cs = 0.0
+            cc = np.int64(0)
+            for bk in range(_NB):
+                ssum = hs[0, bk] + hs[1 + K + cp, bk]
+                csum = hc[0, bk] + hc[1 + K + cp, bk]
+                for g in range(K):
+                    if g != cp:
+                        ssum += hs[1 + g, bk]
+                        csum += hc[1 + g, bk]
+                cs += ssum
+                cc += csum
+                if cs > target:
+                    kbest = min(kbest, cc)
+                    break
+        deepest = 0
+        for t in range(nr):
+            cp = rivals[t]
+            target = S0s[t] * _SLACK + ea0s[t] * _ERRF
+            cs = 0.0
+            cc = np.int64(0)
+            bstop = _NB - 1
+            for bk in range(_NB):
+                ssum = hs[0, bk] + hs[1 + K + cp, bk]
+                csum = hc[0, bk] + hc[1 + K + cp, bk]
+                for g in range(K):
+                    if g != cp:
+                        ssum += hs[1 + g, bk]
+                        csum += hc[1 + g, bk]
+                cs += ssum
+                cc += csum
+                if cs > target or cc > kbest:
+                    bstop = bk
+                    break
+            deepest = max(deepest, bstop)
+        bmax = deepest
+    while True:
+        ntop = _gather(keys, N, top, bmax, perm, sk) if N > 0 else 0
+        best_lo = NOCROSS
+        best_hi = NOCROSS
+        best_r = np.int64(-1)
+        ok = True
+        for t in range(nr):
+            cp = rivals[t]
+            klo, khi, d, resolved = _walk(keys, tag, perm, ntop, ntop == N, cp, S0s[t],
+                                          ea0s[t], 0.0, cp > c, best_hi)
+            if not resolved:
+                ok = False
+                break
+            if klo < best_lo:
+                best_lo = klo
+            if khi < best_hi:
+                best_hi = khi
+                best_r = cp
+        if ok:
+            return best_lo, best_hi, best_r, _STATUS_OK
+        bmax = min(_NB - 1, bmax + 8)
+
+
+@njit(parallel=True, cache=True)
+def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
+    b, n = A.shape
+    nch = min(b, nch)
+    for ch in prange(nch):
+        lo = (ch * b) // nch
+        hi = ((ch + 1) * b) // nch
+        keys = np.empty(2 * n)
+        tag = np.empty(2 * n, np.int64)
+        grp = np.empty(2 * n, np.int64)
+        perm = np.empty(2 * n, np.int64)
+        sk = np.empty(2 * n)
+        Sc = np.empty(K)
+        eac = np.empty(K)
+        G = np.empty(K)
+        P = np.empty(K)
+        rivals = np.empty(K, np.int64)
+        S0s = np.empty(K)
+        ea0s = np.empty(K)
+        hc = np.empty((1 + 2 * K, _NB), np.int64)
+        hs = np.empty((1 + 2 * K, _NB))
+        for r in range(lo, hi):
+            klo, khi, rv, st = _mc_row(A[r], y, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
+                                       P, rivals, S0s, ea0s, hc, hs)
+            klo_out[r] = klo
+            khi_out[r] = khi
+            rival_out[r] = rv
+            status_out[r] = st
+
+
+@njit(parallel=True, cache=True)
+def _binary_predict_driver(A, y, q_lo, q_hi, pred_out, sure_out, status_out):
+    b, n = A.shape
+    for r in prange(b):
+        a = A[r]
+        t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
+        W = _add_up(t_hi, -t_lo)
+        S = -t_hi
+        ea = 0.0
+        bad = False
+        for i in range(n):
+            v = a[i]
+            if not (abs(v) <= _MAX_ABS):
+                bad = True
+            if y[i] == 1:
+                S, e = _two_sum(S, v)
+                ea += abs(e)
+        status_out[r] = _STATUS_NONFINITE if bad else _STATUS_OK
+        E = ea * _ERRF
+        F = _add_up(E, W)
+        if S >= E:            # s − τ_hi ≥ 0 certainly
+            pred_out[r] = 1
+            sure_out[r] = True
+        elif S < -F:          # s − τ_lo < 0 certainly
+            pred_out[r] = 0
+            sure_out[r] = True
+        else:
+            pred_out[r] = 1 if S >= 0.0 else 0
+            sure_out[r] = False
+
+
+@njit(parallel=True, cache=True)
+def _mc_predict_driver(A, y, K, pred_out, sure_out, status_out):
+    b, n = A.shape
+    for r in prange(b):
+        a = A[r]
+        Sc = np.zeros(K)
+        eac = np.zeros(K)
+        bad = False
+        for j in range(n):
+            v = a[j]
+            if not (abs(v) <= _MAX_ABS):
+                bad = True
+            s, e = _two_sum(Sc[y[j]], v)
+            Sc[y[j]] = s
+            eac[y[j]] += abs(e)
+        status_out[r] = _STATUS_NONFINITE if bad else _STATUS_OK
+        c = 0
+        for k in range(1, K):
+            if Sc[k] > Sc[c]:
+                c = k
+        sure = True
+        for cp in range(K):
+            if cp == c:
+                continue
+            S0, e = _two_sum(Sc[c], -Sc[cp])
+            E = (eac[c] + eac[cp] + abs(e)) * _ERRF
+            # c beats cp certainly: gap > 0 (cp < c) or gap ≥ 0 (cp > c)
+            if not ((S0 > E) if cp < c else (S0 >= E)):
+                sure = False
+        pred_out[r] = c
+        sure_out[r] = sure
