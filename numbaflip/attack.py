@@ -42,6 +42,7 @@ import numpy as np
 
 from . import exact as _ex
 from .alpha import RidgeAlpha
+from .rules import greedy_moves
 from ._problem import class_slots, problem
 from .errors import NumbaflipInputError, NumbaflipWarning
 
@@ -119,15 +120,10 @@ def _check_kind(kind):
 def _greedy_order(a, y, c, rival, qf, num_classes):
     """All helpful label changes for row a against rival, best first, with their new labels."""
     if num_classes is None:
-        if c == 1:
-            helpful = np.flatnonzero(((y == 1) & (a > 0)) | ((y == 0) & (a < 0)))
-        else:
-            helpful = np.flatnonzero(((y == 0) & (a > 0)) | ((y == 1) & (a < 0)))
-        idx = helpful[np.argsort(-np.abs(a[helpful]), kind="stable")]
-        return idx, 1 - y[idx]
-    red, new = _ex._mc_moves(a, y, c, rival)
-    cand = np.flatnonzero(red > 0)
-    idx = cand[np.argsort(-red[cand], kind="stable")]
+        rival = 1 - c
+    gain, new = greedy_moves(a, y, c, rival)
+    cand = np.flatnonzero(gain > 0)
+    idx = cand[np.argsort(-gain[cand], kind="stable")]
     return idx, new[idx]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from ._kernels import binary as _kb
 from ._kernels import common as _kc
 from ._kernels import pairwise as _kp
-from . import ties as _ties
+from . import rules as _rules
 from .config import block_rows, config
 from .alpha import RidgeAlpha
 from .errors import NumbaflipWarning
@@ -101,7 +101,7 @@ class _Engine:
         # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
         _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
-            side[j], degen[j] = _ties.binary_decision(A[j], self.y, self.qv.exact)
+            side[j], degen[j] = _rules.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
         if not self.smoothing:
             self.status[sl] = _kc.STATUS_INTERIOR
@@ -129,7 +129,7 @@ class _Engine:
         amb = np.empty(b, np.bool_)
         _kp._mc_decide(A, ys, S, pred, tied, amb)
         for j in np.flatnonzero(amb):
-            pred[j], tied[j] = _ties.multiclass_decision(A[j], ys, S)
+            pred[j], tied[j] = _rules.multiclass_decision(A[j], ys, S)
         self.pred[sl] = pred
         if not self.smoothing:
             self.status[sl] = np.where(tied.any(axis=1), _kc.STATUS_ZERO, _kc.STATUS_INTERIOR)
@@ -218,7 +218,7 @@ class _Engine:
         if n_maxiter:
             warnings.warn(
                 f"Newton reached the iteration cap on {n_maxiter} test point(s); their bounds "
-                "are valid but may be loose (raise numbaflip._config.config.newton_maxiter).",
+                "are valid but may be loose (raise numbaflip.config.config.newton_maxiter).",
                 NumbaflipWarning, stacklevel=3)
 
     def _unslot(self):

@@ -10,9 +10,10 @@ from fractions import Fraction
 import numba
 import numpy as np
 
-from ._kernels.exact import (NOCROSS, _MAX_N, _STATUS_NONFINITE, _binary_driver,
+from ._kernels.exact import (NOCROSS, _STATUS_NONFINITE, _binary_driver,
                              _binary_predict_driver, _mc_driver, _mc_predict_driver)
-from ._problem import check_num_classes, parse_q
+from ._problem import MAX_N, check_num_classes, parse_q
+from .rules import binary_decision, binary_margin, greedy_moves, multiclass_decision, scaled_ints
 from .errors import NumbaflipInputError
 
 __all__ = ["exact_radius", "exact_predict", "exact_attack_plan"]
@@ -22,39 +23,24 @@ __all__ = ["exact_radius", "exact_predict", "exact_attack_plan"]
 # Exact rational fallback (Python; used only for the rare rows the kernels cannot decide)
 # ============================================================================================
 
-_SCALE = 1074  # every finite double is an integer multiple of 2^-1074
-
-
-def _scaled_ints(values) -> list:
-    out = []
-    for v in values:
-        num, den = float(v).as_integer_ratio()
-        out.append(num << (_SCALE - (den.bit_length() - 1)))
-    return out
-
-
-def _binary_margin(q: Fraction):
-    """Integer-valued function Z(s_int, tot_int) with sign(Z) = sign(E[aᵀY] − 1/2)."""
-    a, b = q.numerator, q.denominator
-    half = b << (_SCALE - 1)
-    return lambda s, tot: (b - 2 * a) * s + a * tot - half
+def _greedy_order(a, y, c, rival):
+    """Indices of the helpful relabellings against ``rival``, largest gain first (stable)."""
+    gain, _ = greedy_moves(a, y, c, rival)
+    idx = np.flatnonzero(gain > 0)
+    return idx[np.argsort(-gain[idx], kind="stable")]
 
 
 def _exact_binary_row(a, y, pred, q: Fraction):
     """(k_true, order) in exact arithmetic: k = minimal number of flips changing `pred`
     (0 if `pred` is not the rule's prediction, NOCROSS if no flip set changes it)."""
-    ai = _scaled_ints(a.tolist())
+    ai = scaled_ints(a.tolist())
     tot = sum(ai)
     s = sum(v for v, lab in zip(ai, y.tolist()) if lab == 1)
-    Z = _binary_margin(q)
+    Z = binary_margin(q)
     rule = 1 if Z(s, tot) >= 0 else 0
     if rule != pred:
         return 0, None
-    if pred == 1:
-        helpful = np.flatnonzero(((y == 1) & (a > 0)) | ((y == 0) & (a < 0)))
-    else:
-        helpful = np.flatnonzero(((y == 0) & (a > 0)) | ((y == 1) & (a < 0)))
-    order = helpful[np.argsort(-np.abs(a[helpful]), kind="stable")]
+    order = _greedy_order(a, y, pred, 1 - pred)
     for k, i in enumerate(order.tolist(), start=1):
         s += ai[i] * (1 - 2 * int(y[i]))
         crossed = Z(s, tot) < 0 if pred == 1 else Z(s, tot) >= 0
@@ -63,30 +49,9 @@ def _exact_binary_row(a, y, pred, q: Fraction):
     return int(NOCROSS), None
 
 
-def _mc_moves(a, y, c, cp):
-    """(values, new_labels) of the best per-point gap reduction against rival cp."""
-    ya = y
-    red = np.zeros(a.shape[0])
-    new = ya.copy()
-    m1 = (ya == c) & (a > 0)
-    red[m1] = 2 * a[m1]
-    new[m1] = cp
-    m2 = (ya == cp) & (a < 0)
-    red[m2] = -2 * a[m2]
-    new[m2] = c
-    oth = (ya != c) & (ya != cp)
-    m3 = oth & (a > 0)
-    red[m3] = a[m3]
-    new[m3] = cp
-    m4 = oth & (a < 0)
-    red[m4] = -a[m4]
-    new[m4] = c
-    return red, new
-
-
 def _exact_mc_row(a, y, pred, K):
     """(k_true, rival) in exact arithmetic for the K-class rule (lowest index wins ties)."""
-    ai = _scaled_ints(a.tolist())
+    ai = scaled_ints(a.tolist())
     yl = y.tolist()
     sums = [0] * K
     for v, lab in zip(ai, yl):
@@ -99,9 +64,7 @@ def _exact_mc_row(a, y, pred, K):
     for cp in range(K):
         if cp == c:
             continue
-        red, _ = _mc_moves(a, y, c, cp)
-        idx = np.flatnonzero(red > 0)
-        idx = idx[np.argsort(-red[idx], kind="stable")]
+        idx = _greedy_order(a, y, c, cp)
         gap = sums[c] - sums[cp]
         for k, j in enumerate(idx.tolist(), start=1):
             if k >= kbest:
@@ -144,9 +107,9 @@ def _check_A(A) -> np.ndarray:
     if A.ndim != 2 or A.shape[1] == 0:
         raise NumbaflipInputError(
             f"alpha must have shape (m, n) (one row per test point), got {A.shape}.")
-    if A.shape[1] >= _MAX_N:
+    if A.shape[1] >= MAX_N:
         raise NumbaflipInputError(
-            f"n = {A.shape[1]} training points is above the supported {_MAX_N}; the rigorous "
+            f"n = {A.shape[1]} training points is above the supported {MAX_N}; the rigorous "
             "floating-point error bound assumes fewer.")
     return np.ascontiguousarray(A)
 
@@ -293,17 +256,10 @@ def exact_predict(A, y, *, q=0.0, num_classes: int | None = None) -> np.ndarray:
         _mc_predict_driver(A, y, num_classes, pred, sure, status)
     _raise_nonfinite(status)
     for r in np.flatnonzero(~sure):
-        a = A[r]
-        ai = _scaled_ints(a.tolist())
-        if num_classes is None:
-            tot = sum(ai)
-            s = sum(v for v, lab in zip(ai, y.tolist()) if lab == 1)
-            pred[r] = 1 if _binary_margin(qf)(s, tot) >= 0 else 0
+        if num_classes is None:  # side 0 (E[aᵀY] = 1/2 exactly) predicts 1
+            pred[r] = 1 if binary_decision(A[r], y, qf)[0] >= 0 else 0
         else:
-            sums = [0] * num_classes
-            for v, lab in zip(ai, y.tolist()):
-                sums[lab] += v
-            pred[r] = sums.index(max(sums))
+            pred[r] = multiclass_decision(A[r], y, num_classes)[0]
     return pred
 
 
@@ -330,19 +286,10 @@ def exact_attack_plan(A, y, pred, *, q=0.0, num_classes: int | None = None):
             indices.append(empty)
             labels.append(empty)
             continue
-        a = A[r]
-        if num_classes is None:
-            if pred[r] == 1:
-                helpful = np.flatnonzero(((y == 1) & (a > 0)) | ((y == 0) & (a < 0)))
-            else:
-                helpful = np.flatnonzero(((y == 0) & (a > 0)) | ((y == 1) & (a < 0)))
-            idx = helpful[np.argsort(-np.abs(a[helpful]), kind="stable")[:kr]]
-            new = 1 - y[idx]
-        else:
-            red, newlab = _mc_moves(a, y, int(pred[r]), int(rival[r]))
-            cand = np.flatnonzero(red > 0)
-            idx = cand[np.argsort(-red[cand], kind="stable")[:kr]]
-            new = newlab[idx]
+        c = int(pred[r])
+        cp = 1 - c if num_classes is None else int(rival[r])
+        idx = _greedy_order(A[r], y, c, cp)[:kr]
+        new = greedy_moves(A[r], y, c, cp)[1][idx]
         indices.append(np.ascontiguousarray(idx, dtype=np.int64))
         labels.append(np.ascontiguousarray(new, dtype=np.int64))
     kk = np.where(k >= NOCROSS, -1, k).astype(np.int64)

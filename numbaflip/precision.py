@@ -38,16 +38,9 @@ def _mpf_rat(fr: Fraction, prec):
     return libmp.from_rational(fr.numerator, fr.denominator, prec, _RN)
 
 
-try:  # to_float accepts a rounding mode in mpmath >= 1.0
-    libmp.to_float(libmp.fone, rnd=libmp.round_ceiling)
-    _HAS_RND = True
-except TypeError:  # pragma: no cover
-    _HAS_RND = False
-
-
 def _round_up_float(x) -> float:
     """Smallest float64 >= the libmp value x."""
-    f = libmp.to_float(x, rnd=libmp.round_ceiling) if _HAS_RND else libmp.to_float(x)
+    f = libmp.to_float(x, rnd=libmp.round_ceiling)
     while libmp.mpf_lt(libmp.from_float(f), x):
         f = math.nextafter(f, math.inf)
     return f

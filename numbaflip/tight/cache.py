@@ -14,9 +14,9 @@ table read from disk is used only if its integrity rests on something a writer o
 cannot forge; everything else is ignored and recomputed (float64 kernel / exact path), never
 trusted, never a crash.
 
-* **Writable cache** (:func:`numbaflip._config.table_dir`): every table carries ``hmac``, an
+* **Writable cache** (:func:`numbaflip.config.table_dir`): every table carries ``hmac``, an
   HMAC-SHA256 of its *canonical encoding* (below) under a 32-byte random key kept **outside**
-  the cache, in the key file :func:`key_path` (``numbaflip._config.config.key_file``, else
+  the cache, in the key file :func:`key_path` (``numbaflip.config.config.key_file``, else
   ``$NUMBAFLIP_KEY_FILE``, else ``$XDG_CONFIG_HOME/numbaflip/cache.key``, default
   ``~/.config/numbaflip/cache.key``).  The key is created on first use (``O_CREAT|O_EXCL``,
   mode 0600, its directory 0700, published with an atomic hard link so no process ever reads
@@ -244,7 +244,7 @@ def _cache_key() -> bytes | None:
     if _inside(path, table_dir):
         _untrusted(path, f"lies inside the threshold cache directory {table_dir}, where anyone "
                          f"who can write the cache can read or replace it",
-                   "set numbaflip._config.config.key_file or $NUMBAFLIP_KEY_FILE to a path "
+                   "set numbaflip.config.config.key_file or $NUMBAFLIP_KEY_FILE to a path "
                    "outside the cache directory (default ~/.config/numbaflip/cache.key)")
         return None
     try:
