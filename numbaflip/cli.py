@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import sys
 import time
 import warnings
@@ -343,6 +344,43 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"numbaflip: warning: {message}", file=sys.stderr)
 
 
+# --------------------------------------------------------------------------------------------
+# messages in command-line spelling
+# --------------------------------------------------------------------------------------------
+def _cli_bounds(match) -> str:
+    names = [t.strip(" '\"") for t in match.group(1).split(",")]
+    return "--bounds " + ",".join(n for n in names if n)
+
+
+#: API spelling → option spelling, applied to every error the public layer raises (one place:
+#: _problem and io keep one wording, the CLI translates it).  Order matters.
+_CLI_SPELLING = (
+    (re.compile(r"\(or None for the binary formulation\)"),
+     "(or leave --num-classes out for the binary formulation)"),
+    (re.compile(r"\bpass num_classes=K for K classes"), "pass --num-classes K for K classes"),
+    (re.compile(r"\bnum_classes=(\w+)"), r"--num-classes \1"),
+    (re.compile(r"\bnum_classes\b"), "--num-classes"),
+    (re.compile(r"\bbounds=\(([^)]*)\)"), _cli_bounds),
+    (re.compile(r"\(('[a-z]+'(?:, '[a-z]+')*),?\)"), _cli_bounds),
+    (re.compile(r"\bbounds\b(?= must| is empty)"), "--bounds"),
+    (re.compile(r"\bq=(['\"]?)([^\s'\",;)]+)\1"), r"--q \2"),
+    (re.compile(r"^q = "), "--q "),
+    (re.compile(r"\blam='auto'"), "--lam auto"),
+    (re.compile(r"\blam = "), "--lam "),
+    (re.compile(r"^lam\b"), "--lam"),
+    (re.compile(r"\bprecision must\b"), "--precision must"),
+    (re.compile(r"\bfit_intercept=False"), "--no-intercept"),
+)
+
+
+def cli_spelling(message: str) -> str:
+    """``message`` with the API's argument names in the spelling of the command line
+    (``num_classes=3`` → ``--num-classes 3``, ``bounds=('exact',)`` → ``--bounds exact``, …)."""
+    for pattern, repl in _CLI_SPELLING:
+        message = pattern.sub(repl, message)
+    return message
+
+
 def main(argv=None) -> int:
     """Entry point of the ``numbaflip`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -365,7 +403,7 @@ def main(argv=None) -> int:
             warnings.showwarning = _show_warning
             return handler(args)
     except NumbaflipInputError as e:
-        print(f"numbaflip: error: {e}", file=sys.stderr)
+        print(f"numbaflip: error: {cli_spelling(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("numbaflip: interrupted", file=sys.stderr)

@@ -100,7 +100,7 @@ def test_bad_inputs_exit_2_and_no_output(problem, capsys):
           "--q", "0.1", "--out", str(out)], capsys, "NaN")
     np.save(d / "three.npy", np.column_stack([X, np.arange(120) % 3]))
     _bad(["certify", "--train", str(d / "three.npy"), "--test", str(d / "test.npy"),
-          "--q", "0.1", "--out", str(out)], capsys, "num_classes=K")
+          "--q", "0.1", "--out", str(out)], capsys, "--num-classes K")
     np.save(d / "wide.npy", np.ones((3, 9)))
     _bad(["certify", "--train", str(d / "train.npy"), "--test", str(d / "wide.npy"),
           "--q", "0.1", "--out", str(out)], capsys, "columns")
@@ -115,7 +115,24 @@ def test_bad_option_fails_before_reading_data(problem, capsys, monkeypatch):
             "--out", str(d / "o.csv")]
     _bad(args + ["--q", "0.7"], capsys, "outside (0, 1/2)")
     _bad(args + ["--q", "0.1", "--bounds", "kl,nope"], capsys, "unknown bound")
-    _bad(args + ["--q", "0", "--bounds", "kl"], capsys, "q = 0")
+    _bad(args + ["--q", "0", "--bounds", "kl"], capsys, "--q 0 means no smoothing")
+
+
+def test_errors_use_option_names_not_api_names(problem, capsys):
+    """The CLI translates the public layer's wording (num_classes=, bounds=(...), q=) once."""
+    d, *_ = problem
+    args = ["certify", "--train", str(d / "train.csv"), "--test", str(d / "test.csv"),
+            "--out", str(d / "o.csv")]
+    cases = [(["--q", "0.1", "--num-classes", "1"], "--num-classes must be an integer"),
+             (["--q", "abc"], "pass e.g. --q 0.1, --q 1e-4 or --q 1/3"),
+             (["--q", "0.1", "--bounds", ","], "--bounds is empty; pass e.g. --bounds kl"),
+             (["--q", "0.7"], "only with --bounds exact")]
+    for extra, want in cases:
+        rc = main(args + extra)
+        err = capsys.readouterr().err
+        assert rc == 2 and want in err, err
+        for api in ("num_classes", "bounds=(", "q=", "lam="):
+            assert api not in err, err
 
 
 def test_python_dash_m_entry_point(problem):
