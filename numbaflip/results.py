@@ -16,6 +16,19 @@ from .errors import NumbaflipInputError
 __all__ = ["CertifyResult"]
 
 
+def check_test_labels(y_true, m: int) -> np.ndarray:
+    """``y_true`` as a 1-D array of m test labels; shape (m, 1) is accepted, as scikit-learn
+    does.  Raises NumbaflipInputError naming the shapes otherwise."""
+    yt = np.asarray(y_true)
+    if yt.ndim == 2 and yt.shape[1] == 1:
+        yt = yt[:, 0]
+    if yt.shape != (m,):
+        raise NumbaflipInputError(
+            f"y_true has shape {yt.shape} but there are {m} test points; pass one test label "
+            "per test point, in the same order.")
+    return yt
+
+
 @dataclass
 class CertifyResult:
     """Per-test-point certificates.
@@ -109,8 +122,9 @@ class CertifyResult:
         return np.array([np.mean(correct & (rad >= r)) for r in radii])
 
     def correct(self, y_true) -> np.ndarray:
-        """Boolean (m,): ``prediction == y_true`` in the user's labels."""
-        y_true = np.asarray(y_true)
+        """Boolean (m,): ``prediction == y_true`` in the user's labels (labels of another kind,
+        e.g. strings against integers, are never equal)."""
+        y_true = check_test_labels(y_true, len(self))
         try:
             return np.asarray(self.prediction == y_true, dtype=bool).reshape(len(self))
         except (TypeError, ValueError):
@@ -145,16 +159,7 @@ class CertifyResult:
                 else None,
                 "classes": np.asarray(self.classes_).tolist()}
         meta.update(self.metadata or {})
-        labels = None
-        if y_true is not None:
-            labels = np.asarray(y_true)
-            if labels.ndim == 2 and labels.shape[1] == 1:
-                labels = labels[:, 0]
-            if labels.shape != (m,):
-                raise NumbaflipInputError(
-                    f"y_true has shape {labels.shape} but there are {m} predictions; pass one "
-                    "test label per test point.")
-            labels = jsonable(labels)
+        labels = None if y_true is None else jsonable(check_test_labels(y_true, m))
         pred = jsonable(np.asarray(self.prediction))
         radii = {b: np.asarray(r, dtype=np.int64).tolist() for b, r in self.radius.items()}
         lpw = jsonable(np.asarray(self.log_p_wrong, dtype=np.float64))

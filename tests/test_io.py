@@ -360,7 +360,7 @@ def test_write_results_errors_leave_nothing(tmp_path):
     p = tmp_path / "out.csv"
     with pytest.raises(NumbaflipInputError, match="bound 'exact' is not in the result"):
         write_results_csv(p, _result(), bounds=["exact"])
-    with pytest.raises(NumbaflipInputError, match="one label per test point"):
+    with pytest.raises(NumbaflipInputError, match="one test label per test point"):
         write_results_csv(p, _result(), y_true=[0, 1])
     with pytest.raises(NumbaflipInputError, match="does not exist"):
         write_results_csv(tmp_path / "no" / "out.csv", _result())

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import NumbaflipInputError
+from ..results import check_test_labels
 from ._atomic import write_output
 
 __all__ = ["write_results_csv", "write_results_json", "results_csv_text", "results_json_text",
@@ -82,15 +83,7 @@ def results_csv_text(result, y_true=None, bounds: Sequence[str] | None = None) -
         raise NumbaflipInputError(
             f"result.log_p_wrong has shape {lpw.shape} but there are {m} predictions; pass an "
             "unmodified certification result")
-    yt = None
-    if y_true is not None:
-        yt = np.asarray(y_true)
-        if yt.ndim == 2 and yt.shape[1] == 1:
-            yt = yt[:, 0]
-        if yt.shape != (m,):
-            raise NumbaflipInputError(
-                f"y_true has shape {yt.shape} but the result has {m} test points; pass one "
-                "label per test point, in the same order")
+    yt = None if y_true is None else check_test_labels(y_true, m)
     cols = ["index", "prediction"] + (["label"] if yt is not None else [])
     cols += [f"radius_{b}" for b in bounds] + ["log_p_wrong"]
     buf = _stdio.StringIO()
