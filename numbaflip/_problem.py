@@ -43,8 +43,8 @@ import numpy as np
 from .errors import NumbaflipInputError, NumbaflipWarning
 
 __all__ = ["QValue", "parse_q", "canonical_q_str", "q_upper", "encode_labels",
-           "check_matrix", "check_num_classes", "check_bounds", "check_precision",
-           "resolve_lambda", "Q_MIN", "Q_GAP", "KNOWN_BOUNDS", "SMOOTHING_BOUNDS",
+           "check_matrix", "check_alpha", "check_class_indices", "check_predictions",
+           "check_num_classes", "check_bounds", "check_precision", "resolve_lambda", "Q_MIN", "Q_GAP", "KNOWN_BOUNDS", "SMOOTHING_BOUNDS",
            "MAX_CLASSES"]
 
 #: Smallest allowed q/(K−1) (the per-class flip probability): float64 keeps full precision.
@@ -439,6 +439,71 @@ def class_slots(y_index: np.ndarray, K: int) -> ClassSlots:
         weight[np.searchsorted(classes, reps[1])] = K - present.size - 1
     y = np.ascontiguousarray(np.searchsorted(classes, y_index), dtype=np.int64)
     return ClassSlots(classes.astype(np.int64), y, weight, int(K))
+
+
+# --------------------------------------------------------------------------------------------
+# alpha and class indices (certify_alpha's and the exact certificate's inputs)
+# --------------------------------------------------------------------------------------------
+
+def check_alpha(A) -> np.ndarray:
+    """alpha (m, n) (a single row (n,) is one test point) as C-contiguous float64; n < MAX_N.
+    Non-finite entries are reported by the kernels (they scan alpha anyway)."""
+    try:
+        A = np.asarray(A, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise NumbaflipInputError("alpha must be a numeric array of shape (m, n).")
+    if A.ndim == 1:
+        A = A.reshape(1, -1)
+    if A.ndim != 2 or A.shape[1] == 0:
+        raise NumbaflipInputError(
+            f"alpha must have shape (m, n) (one row per test point), got {A.shape}.")
+    if A.shape[1] >= MAX_N:
+        raise NumbaflipInputError(
+            f"n = {A.shape[1]} training points is above the supported {MAX_N}; the rigorous "
+            "floating-point error bound assumes fewer.")
+    return np.ascontiguousarray(A)
+
+
+def check_class_indices(y, n, num_classes) -> np.ndarray:
+    """Training labels already encoded as class indices 0..K−1 (0/1 binary), int64 (n,)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise NumbaflipInputError(
+            f"y_train must have shape ({n},) (one label per column of alpha), got {y.shape}.")
+    if y.dtype == np.bool_:
+        y = y.astype(np.int64)
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise NumbaflipInputError("y_train must hold integer class labels (0/1 or 0..K−1).")
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise NumbaflipInputError(f"y_train must hold integer class labels, got {y.dtype}.")
+    yi = np.ascontiguousarray(y, dtype=np.int64)
+    K = 2 if num_classes is None else num_classes
+    if yi.size and (yi.min() < 0 or yi.max() > K - 1):
+        bad = int(np.flatnonzero((yi < 0) | (yi > K - 1))[0])
+        hint = ("labels must be 0 or 1; pass num_classes=K for K classes"
+                if num_classes is None else f"labels must be in 0..{K - 1}")
+        raise NumbaflipInputError(f"y_train[{bad}] = {yi[bad]} is out of range: {hint}.")
+    return yi
+
+
+def check_predictions(pred, m, num_classes) -> np.ndarray:
+    """Predictions as class indices 0..K−1, int64 (m,)."""
+    p = np.asarray(pred)
+    if p.ndim == 0:
+        p = p.reshape(1)
+    if p.shape != (m,):
+        raise NumbaflipInputError(
+            f"pred must have shape ({m},) (one prediction per row of alpha), got {p.shape}.")
+    if not (np.issubdtype(p.dtype, np.integer) or p.dtype == np.bool_):
+        if not np.all(p == np.round(p)):
+            raise NumbaflipInputError("pred must hold integer class labels.")
+    p = np.ascontiguousarray(p, dtype=np.int64)
+    K = 2 if num_classes is None else num_classes
+    if p.size and (p.min() < 0 or p.max() > K - 1):
+        raise NumbaflipInputError(
+            f"pred must hold labels in 0..{K - 1}, got values in [{p.min()}, {p.max()}].")
+    return p
 
 
 # --------------------------------------------------------------------------------------------

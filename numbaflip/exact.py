@@ -12,7 +12,8 @@ import numpy as np
 
 from ._kernels.exact import (NOCROSS, _STATUS_NONFINITE, _binary_driver,
                              _binary_predict_driver, _mc_driver, _mc_predict_driver)
-from ._problem import MAX_N, check_num_classes, parse_q
+from ._problem import (check_alpha, check_class_indices, check_num_classes, check_predictions,
+                       parse_q)
 from .rules import binary_decision, binary_margin, greedy_moves, multiclass_decision, scaled_ints
 from .errors import NumbaflipInputError
 
@@ -92,66 +93,16 @@ def _q_float_bounds(qf: Fraction) -> tuple[float, float]:
     return math.nextafter(x, -math.inf), x
 
 
-def _check_q(q, num_classes) -> Fraction:
-    """q as an exact rational, through the one q parser (q = 0 allowed: the plain rule)."""
-    return parse_q(q, num_classes, allow_zero=True).exact
-
-
-def _check_A(A) -> np.ndarray:
-    try:
-        A = np.asarray(A, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise NumbaflipInputError("alpha must be a numeric array of shape (m, n).")
-    if A.ndim == 1:
-        A = A.reshape(1, -1)
-    if A.ndim != 2 or A.shape[1] == 0:
-        raise NumbaflipInputError(
-            f"alpha must have shape (m, n) (one row per test point), got {A.shape}.")
-    if A.shape[1] >= MAX_N:
-        raise NumbaflipInputError(
-            f"n = {A.shape[1]} training points is above the supported {MAX_N}; the rigorous "
-            "floating-point error bound assumes fewer.")
-    return np.ascontiguousarray(A)
-
-
-def _check_y(y, n, num_classes) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or y.shape[0] != n:
-        raise NumbaflipInputError(
-            f"y_train must have shape ({n},) (one label per column of alpha), got {y.shape}.")
-    if y.dtype == np.bool_:
-        y = y.astype(np.int64)
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-            raise NumbaflipInputError("y_train must hold integer class labels (0/1 or 0..K−1).")
-    elif not np.issubdtype(y.dtype, np.integer):
-        raise NumbaflipInputError(f"y_train must hold integer class labels, got {y.dtype}.")
-    yi = np.ascontiguousarray(y, dtype=np.int64)
-    K = 2 if num_classes is None else num_classes
-    if yi.size and (yi.min() < 0 or yi.max() > K - 1):
-        bad = int(np.flatnonzero((yi < 0) | (yi > K - 1))[0])
-        hint = ("labels must be 0 or 1; pass num_classes=K for K classes"
-                if num_classes is None else f"labels must be in 0..{K - 1}")
-        raise NumbaflipInputError(f"y_train[{bad}] = {yi[bad]} is out of range: {hint}.")
-    return yi
-
-
-def _check_pred(pred, m, num_classes) -> np.ndarray:
-    p = np.asarray(pred)
-    if p.ndim == 0:
-        p = p.reshape(1)
-    if p.shape != (m,):
-        raise NumbaflipInputError(
-            f"pred must have shape ({m},) (one prediction per row of alpha), got {p.shape}.")
-    if not (np.issubdtype(p.dtype, np.integer) or p.dtype == np.bool_):
-        if not np.all(p == np.round(p)):
-            raise NumbaflipInputError("pred must hold integer class labels.")
-    p = np.ascontiguousarray(p, dtype=np.int64)
-    K = 2 if num_classes is None else num_classes
-    if p.size and (p.min() < 0 or p.max() > K - 1):
-        raise NumbaflipInputError(
-            f"pred must hold labels in 0..{K - 1}, got values in [{p.min()}, {p.max()}].")
-    return p
+def _validated(A, y, pred, q, num_classes):
+    """The checks of :mod:`numbaflip._problem` for (alpha, labels 0..K−1, predictions, q);
+    q = 0 is allowed (the plain rule).  ``pred=None``: no predictions to check."""
+    num_classes = check_num_classes(num_classes)
+    qf = parse_q(q, num_classes, allow_zero=True).exact
+    A = check_alpha(A)
+    y = check_class_indices(y, A.shape[1], num_classes)
+    if pred is not None:
+        pred = check_predictions(pred, A.shape[0], num_classes)
+    return A, y, pred, qf, num_classes
 
 
 def _raise_nonfinite(status):
@@ -222,14 +173,9 @@ def exact_radius(A, y, pred, *, q=0.0, num_classes: int | None = None) -> np.nda
         ``−1``: ``pred`` is not the rule's prediction.  See the module docstring for how
         floating point is kept from ever over-certifying.
     """
-    num_classes = check_num_classes(num_classes)
-    qf = _check_q(q, num_classes)
-    A = _check_A(A)
-    m, n = A.shape
-    y = _check_y(y, n, num_classes)
-    pred = _check_pred(pred, m, num_classes)
+    A, y, pred, qf, num_classes = _validated(A, y, pred, q, num_classes)
     k, _, _ = _exact_k(A, y, pred, qf, num_classes)
-    return _radius_from_k(k, n)
+    return _radius_from_k(k, A.shape[1])
 
 
 def _radius_from_k(k, n):
@@ -241,11 +187,8 @@ def exact_predict(A, y, *, q=0.0, num_classes: int | None = None) -> np.ndarray:
     """The deterministic rule's prediction (binary: ``1{(1−2q) aᵀy + q Σa ≥ 1/2}``, ties to 1;
     K classes: argmax of class sums, lowest index on ties), decided exactly: a rigorous float
     test, and exact rational arithmetic for rows it cannot decide."""
-    num_classes = check_num_classes(num_classes)
-    qf = _check_q(q, num_classes)
-    A = _check_A(A)
-    m, n = A.shape
-    y = _check_y(y, n, num_classes)
+    A, y, _, qf, num_classes = _validated(A, y, None, q, num_classes)
+    m = A.shape[0]
     pred = np.empty(m, np.int64)
     sure = np.empty(m, np.bool_)
     status = np.empty(m, np.int64)
@@ -271,12 +214,8 @@ def exact_attack_plan(A, y, pred, *, q=0.0, num_classes: int | None = None):
     the changed training indices and their new labels (empty arrays when k ≤ 0).  Inputs must
     already be validated (see :func:`numbaflip.attack.attack_alpha`).
     """
-    num_classes = check_num_classes(num_classes)
-    qf = _check_q(q, num_classes)
-    A = _check_A(A)
-    m, n = A.shape
-    y = _check_y(y, n, num_classes)
-    pred = _check_pred(pred, m, num_classes)
+    A, y, pred, qf, num_classes = _validated(A, y, pred, q, num_classes)
+    m = A.shape[0]
     k, rival, _ = _exact_k(A, y, pred, qf, num_classes)
     indices, labels = [], []
     empty = np.empty(0, np.int64)
