@@ -9,7 +9,9 @@ Public API (documented in README.md):
 - :func:`attack`, :func:`attack_alpha`, :class:`AttackResult` — explicit minimal label-flip
   attacks (upper bounds next to the certified lower bounds).
 - :class:`NumbaflipInputError` — raised for bad input.
+- :mod:`numbaflip.config` — tunables (speed and tightness only, never soundness).
 """
+from . import config
 from ._version import __version__
 from .alpha import default_lambda, paper_lambda
 from .attack import AttackResult, attack, attack_alpha
@@ -19,5 +21,5 @@ from .errors import NumbaflipInputError, NumbaflipWarning
 __all__ = [
     "__version__", "certify", "certify_alpha", "CertifyResult", "default_lambda",
     "paper_lambda", "attack", "attack_alpha", "AttackResult", "NumbaflipInputError",
-    "NumbaflipWarning",
+    "NumbaflipWarning", "config",
 ]

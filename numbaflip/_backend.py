@@ -1,6 +1,6 @@
 """Choice of the exact-arithmetic backend, made once, here (mpmath ``libmp/backend.py`` style).
 
-numbaflip's exact paths (threshold tables, :mod:`numbaflip.thresholds`) use exact rationals:
+numbaflip's exact paths (threshold tables, :mod:`numbaflip.tight.thresholds`) use exact rationals:
 gmpy2's ``mpz``/``mpq`` when gmpy2 is importable, else Python's ``int`` and
 :class:`fractions.Fraction`.  Both give bit-identical results; gmpy2 is only faster.
 

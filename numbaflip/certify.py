@@ -1,7 +1,7 @@
 """Public certification API: :func:`certify` (from features) and :func:`certify_alpha`.
 
 The public layer validates and coerces inputs once, computes alpha in bounded blocks, calls the
-Numba kernels of :mod:`numbaflip.chernoff` (and :mod:`numbaflip.exact`), turns status codes into
+Numba kernels of :mod:`numbaflip._kernels` (through :mod:`numbaflip.exact` for the exact bound), turns status codes into
 results and radii.  See :func:`certify` for the guarantee.
 """
 from __future__ import annotations
@@ -167,7 +167,7 @@ class _Engine:
         return out
 
     def _refine_block(self, A, sl):
-        """High-precision path (design card; issue 'tight', item 5).
+        """High-precision path (mpmath, for the rows float64 cannot settle; math.md §2–§3).
 
         Where the float64 error interval of log_p_wrong straddles a radius boundary (the
         integer radius is uncertain), or always with precision='mp', re-evaluate the Chernoff

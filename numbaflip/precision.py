@@ -2,7 +2,7 @@
 
 The float64 kernels find t* and an error interval for log B; where that interval straddles a
 threshold, the caller re-evaluates the objective at the same t with these functions.  Any t gives
-a valid Chernoff bound (Rosenfeld et al., ICML 2020, eq. 6 and appendix B; ``design/math.md``
+a valid Chernoff bound (Rosenfeld et al., ICML 2020, eq. 6 and appendix B; ``docs/math.md``
 §2–3), so soundness needs only an upward-rounded value of the objective at the t actually used.
 
 Method: every term is evaluated with mpmath's multiprecision kernels (``mpmath.libmp``) at
@@ -22,7 +22,7 @@ from fractions import Fraction
 import numpy as np
 from mpmath import libmp
 
-from .tight import thresholds as _thr
+from ._problem import check_num_classes, parse_q
 from .errors import NumbaflipInputError
 
 __all__ = ["mp_binary_log_objective", "mp_multiclass_log_bound", "mp_pair_log_objective",
@@ -106,7 +106,7 @@ def mp_binary_log_objective(alpha, y, q_str, t) -> float:
     string, ``t`` a float64 (any t: e^{f(t)} bounds P(αᵀY <= 1/2) for t > 0 and
     P(αᵀY >= 1/2) for t < 0).  n = 60000 takes about a second.
     """
-    q = _thr.parse_q(q_str, 2)
+    q = parse_q(q_str, 2).exact
     a, lab = _coerce(alpha, y)
     if lab.size and (lab.min() < 0 or lab.max() > 1):
         raise NumbaflipInputError("binary labels y must be 0 or 1")
@@ -159,8 +159,8 @@ def _pair_sum(a, lab, c, c2, K, q: Fraction, t: float):
 
 
 def _check_multiclass(alpha, y, K, q_str):
-    q = _thr.parse_q(q_str, K)
-    K = int(K)
+    K = check_num_classes(K)
+    q = parse_q(q_str, K).exact
     a, lab = _coerce(alpha, y)
     if lab.size and (lab.min() < 0 or lab.max() >= K):
         raise NumbaflipInputError(f"labels y must be integers in 0..K-1 = 0..{K - 1}")
@@ -194,7 +194,7 @@ def mp_multiclass_log_bound(alpha, y, pred, K, q_str, ts, *, noise_K=None,
     q, K, a, lab = _check_multiclass(alpha, y, K, q_str)
     noise_K = K if noise_K is None else int(noise_K)
     if noise_K != K:
-        q = _thr.parse_q(q_str, noise_K)
+        q = parse_q(q_str, noise_K).exact
     w = [1] * K if weights is None else [int(v) for v in np.asarray(weights).ravel()]
     pred = int(pred)
     if not 0 <= pred < K:

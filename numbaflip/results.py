@@ -55,7 +55,7 @@ class CertifyResult:
         Width of the floating-point error interval below ``log_p_wrong`` (the true Chernoff value
         at the t used lies in [log_p_wrong − 2·err, log_p_wrong]).
     status : (m,) int8
-        Codes of :mod:`numbaflip.chernoff` (0 interior, 1 zero/tie, 2 unbounded, 3 limit,
+        Codes of :mod:`numbaflip._kernels.common` (0 interior, 1 zero/tie, 2 unbounded, 3 limit,
         4 Newton iteration cap; the bound is valid in every case).
     t_star : (m,) float64 or (m, K) float64
         The t at which each Chernoff bound was evaluated (K classes: per rival, 0 where B = 1).

@@ -2,8 +2,8 @@
 
 What: for each noise level q, class count K and training-set size n, the Neyman-Pearson
 thresholds of Lee et al. (2019) as used by Rosenfeld et al. (ICML 2020, eq. 2) -- see
-``numbaflip/thresholds.py`` and ``design/math.md`` section 4 -- for r = 0..r_max, rounded DOWN
-(never over-certify), non-increasing, in the format of ``numbaflip/tables.py``.
+``numbaflip/tight/thresholds.py`` and ``docs/math.md`` section 4 -- for r = 0..r_max, rounded DOWN
+(never over-certify), non-increasing, in the format of ``numbaflip/tight/cache.py``.
 
 r_max: by default min(n, the first r with L_r < -1e4) (``numbaflip.tight.cache.default_r_max``):
 a point is certified at r iff log(1 - p) < L_r, and the Chernoff bounds essentially never go

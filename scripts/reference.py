@@ -1,6 +1,6 @@
 """Plain NumPy/SciPy implementation of numbaflip's computation: the speed and correctness baseline.
 
-This module is what a competent user would write from the paper and ``design/math.md`` without
+This module is what a competent user would write from the paper and ``docs/math.md`` without
 Numba: alpha from a Cholesky factorisation in blocks (scipy.linalg.cho_factor / cho_solve),
 then, per test point in a Python loop, the Chernoff objective vectorised over the training
 points with NumPy and minimised with :func:`scipy.optimize.minimize_scalar` (bounded Brent),

@@ -1,7 +1,7 @@
 """Cache of tight-threshold tables (``.npz``), keyed by (q, K, n), extended on demand.
 
-The tables hold L_r = log(1 − p_r), r = 0..r_max, from :func:`numbaflip.thresholds.log_thresholds`
-(Lee et al. 2019; Rosenfeld et al. 2020 eq. 2; ``design/math.md`` §4): float64, rounded DOWN,
+The tables hold L_r = log(1 − p_r), r = 0..r_max, from :func:`numbaflip.tight.thresholds.log_thresholds`
+(Lee et al. 2019; Rosenfeld et al. 2020 eq. 2; ``docs/math.md`` §4): float64, rounded DOWN,
 running minimum applied (non-increasing).  The thresholds do not depend on n; n is recorded
 because a table is made for a training-set size (r never needs to exceed n), and any table whose
 r_max covers the r a caller needs serves it, whatever its n.
@@ -44,7 +44,7 @@ values, so a genuine table re-keyed under another q, K or n does not verify.
 File names
 ----------
 ``thresholds_K{K}_q{Q}_n{n}.npz`` where ``Q`` is the canonical decimal string of q
-(:func:`numbaflip.thresholds.canonical_q_str`: ``"1e-4"`` and ``"0.0001"`` both give
+(:func:`numbaflip.tight.thresholds.canonical_q_str`: ``"1e-4"`` and ``"0.0001"`` both give
 ``0.0001``; a non-decimal rational ``p/q`` is written ``p_over_q``), e.g.
 ``thresholds_K2_q0.3_n13007.npz``.  A token longer than 40 characters (q = 1e-300 has 302) is
 replaced by ``h`` + the first 32 hex digits of the sha256 of the canonical string
@@ -65,7 +65,7 @@ check), files above :data:`MAX_FILE_BYTES` are not read, the zip members must be
 (uncompressed) ``.npy`` arrays of the expected names whose headers fit the member sizes, and
 ``np.load(..., allow_pickle=False)`` parses the bytes already read, so what is verified is what
 is used.  Writes go to a temporary file in the target directory followed by ``os.replace``
-(:func:`numbaflip._atomic.atomic_write`), so readers and concurrent writers never see half a
+(:func:`numbaflip.io._atomic.atomic_write`), so readers and concurrent writers never see half a
 file and a symlink at the target is replaced, not followed.  Untrusted files are left alone (a
 shared cache may hold other users' tables); a recomputed table replaces the file of its name.
 
@@ -596,7 +596,7 @@ def write_manifest(paths, manifest_path, *, check: bool = True) -> dict:
 
     Every file must be a well-formed table (any format version) stored under its proper name.
     With ``check`` (the default, and what the shipped manifest needs) each table is compared
-    with a fresh recomputation (:func:`numbaflip.thresholds.log_thresholds` with its own q, K,
+    with a fresh recomputation (:func:`numbaflip.tight.thresholds.log_thresholds` with its own q, K,
     r_max and method): a stored value above the recomputed one would over-certify, and raises
     :class:`NumbaflipInputError` before anything is written.  Written atomically; returns
     ``{"tables": n, "identical": how many equal their recomputation}``.
@@ -629,8 +629,8 @@ def write_manifest(paths, manifest_path, *, check: bool = True) -> dict:
         entries.append(t.entry(path.name))
     doc = {
         "manifest_version": 1,
-        "about": "Shipped tight-threshold tables trusted by numbaflip.tables: a table is used "
-                 "only if the sha256 of its canonical encoding (numbaflip.tables._encoding: "
+        "about": "Shipped tight-threshold tables trusted by numbaflip.tight.cache: a table is used "
+                 "only if the sha256 of its canonical encoding (numbaflip.tight.cache._encoding: "
                  "format_version, q, K, n, r_max, rounding, method, log_thresholds as "
                  "little-endian float64, each length-prefixed) is listed here. Regenerate with "
                  "`numbaflip precompute --paper --out precomputed --manifest "
@@ -663,7 +663,7 @@ def get_log_thresholds(q_str, K: int, r_needed: int, *, n: int | None = None,
     non-increasing (Lee et al. 2019; math.md §4).
 
     Looks in memory, then on disk (verified tables only, see the module docstring), and
-    otherwise computes with :func:`numbaflip.thresholds.log_thresholds` and caches the result
+    otherwise computes with :func:`numbaflip.tight.thresholds.log_thresholds` and caches the result
     (with its HMAC; not cached when the key is unusable).  A table shorter than ``r_needed`` is
     extended (recomputed to max(r_needed, 1.5 × its length), capped at ``n`` when
     ``n >= r_needed``).  The returned array is read-only and may be longer than needed.

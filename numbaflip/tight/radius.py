@@ -1,7 +1,7 @@
 """Tight (Neyman–Pearson) certified radius from a bound on log(1 − p).
 
 Rosenfeld et al. (ICML 2020), §4 "Computing a tight bound" (eq. 2, after Lee et al. 2019);
-``design/math.md`` §4.  Radius semantics (math.md §4): r >= 0 means the smoothed classifier
+``docs/math.md`` §4.  Radius semantics (math.md §4): r >= 0 means the smoothed classifier
 keeps its prediction with probability strictly above 1/2 for every label vector within r flips;
 −1 means not certified, not even at r = 0; radii are capped at n.
 """
@@ -26,12 +26,12 @@ def tight_radius(log_p_wrong, q_str, K: int, n: int, method: str = "auto") -> np
     ``log_p_wrong`` holds ℓ, an UPPER bound on log(1 − p) for each point (log B from the
     Chernoff bound; for K classes the log of the union bound).  The radius is the largest
     r <= n with ℓ < L_r' for every r' <= r (strict inequality; L_r = log(1 − p_r) are the
-    thresholds of :mod:`numbaflip.thresholds`, rounded down and non-increasing, so a rounding
+    thresholds of :mod:`numbaflip.tight.thresholds`, rounded down and non-increasing, so a rounding
     error can only lower a radius).  −1 when ℓ >= L_0 = log(1/2) (not certified);
     n when ℓ = −inf (B = 0: certified against every labelling).
 
     Only as many thresholds as the batch needs are fetched: the table is extended (in chunks,
-    through :func:`numbaflip.tables.get_log_thresholds`) until it falls below the smallest
+    through :func:`numbaflip.tight.cache.get_log_thresholds`) until it falls below the smallest
     finite ℓ, or reaches n.  Points with ℓ below the cheap lower bound
     log(1/2) − n log R <= L_n get n without any table.
     """

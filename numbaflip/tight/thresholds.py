@@ -3,7 +3,7 @@
 Reference: Rosenfeld et al., "Certified Robustness to Label-Flipping Attacks via Randomized
 Smoothing", ICML 2020, §4 "Computing a tight bound" (their eq. 2), which uses the combinatorial
 construction of Lee et al., "Tight certificates of adversarial robustness for randomly smoothed
-classifiers", NeurIPS 2019.  Notation and derivation: ``design/math.md`` §4.
+classifiers", NeurIPS 2019.  Notation and derivation: ``docs/math.md`` §4.
 
 What is computed
 ----------------
@@ -333,7 +333,7 @@ def exact_one_minus_p(q_str, K: int, r: int) -> Fraction:
 def log_thresholds(q_str, K: int, r_max: int, method: str = "auto") -> np.ndarray:
     """Tight thresholds L_r = log(1 − p_r), r = 0..r_max, float64, rounded DOWN, non-increasing.
 
-    Lee et al. (2019) / Rosenfeld et al. (2020) eq. 2; ``design/math.md`` §4.  Radius r is
+    Lee et al. (2019) / Rosenfeld et al. (2020) eq. 2; ``docs/math.md`` §4.  Radius r is
     certified iff ``log(1 − p) < L[r']`` for every r' <= r; since the running minimum is already
     applied this is ``log(1 − p) < L[r]``.
 
