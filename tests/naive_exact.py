@@ -93,3 +93,116 @@ def rule(a, y, *, q=0.0, num_classes=None):
     if num_classes is None:
         return binary_rule(a, y, q)
     return multiclass_rule(a, y, num_classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Twins of the kernels in numbaflip/_kernels/exact.py (exact Fractions, tiny inputs)
+# --------------------------------------------------------------------------------------------
+
+def fr(x):
+    """The exact rational value of a double."""
+    return Fraction(float(x))
+
+
+def tau(a, q):
+    """τ = (1/2 − q Σa) / (1 − 2q) exactly (twin of _tau_bounds)."""
+    q = Fraction(q)
+    tot = sum((fr(v) for v in a), Fraction(0))
+    return (Fraction(1, 2) - q * tot) / (1 - 2 * q)
+
+
+def binary_moves(a, y, pred):
+    """Twin of _binary_moves: the score's part of Z exactly (pred 1: s = aᵀy, pred 0: −s; Z
+    adds −τ or τ) and the helpful move sizes |a_i| (pred 1: y=1, a>0 or y=0, a<0; pred 0 the
+    opposite signs)."""
+    s = sum((fr(v) for v, lab in zip(a, y) if lab == 1), Fraction(0))
+    moves = [abs(fr(v)) for v, lab in zip(a, y)
+             if v != 0 and ((lab == 1) == (v > 0)) == (pred == 1)]
+    return (s if pred == 1 else -s), moves
+
+
+def mc_moves(a, y, c, K):
+    """Twin of _mc_moves: exact class sums and the (size, tag) moves for prediction c
+    (tag −1: every rival, t ≥ 0: rival t only, t ≤ −2: every rival but −(t+2))."""
+    sums = [Fraction(0)] * K
+    moves = []
+    for v, lab in zip(a, y):
+        f = fr(v)
+        sums[lab] += f
+        if lab == c:
+            if f > 0:
+                moves.append((2 * f, -1))
+        else:
+            if f != 0:
+                moves.append((abs(f), -(2 + lab)))
+            if f < 0:
+                moves.append((2 * abs(f), lab))
+    return sums, moves
+
+
+def min_changes(a, y, pred, *, q=0, num_classes=None):
+    """Twin of the exact drivers: the fewest label changes after which the rule no longer
+    predicts ``pred`` (0 when ``pred`` is not the rule's prediction, None when no set of
+    changes does), by the greedy argument in exact arithmetic: per rival, apply the best
+    change of each point in decreasing order of gap reduction and recompute the rule."""
+    y = [int(v) for v in y]
+    if rule(a, y, q=q, num_classes=num_classes) != pred:
+        return 0
+    K = 2 if num_classes is None else num_classes
+    best = None
+    for cp in range(K):
+        if cp == pred:
+            continue
+        red = []  # (reduction of the gap s_pred − s_cp, index, new label)
+        for j, (v, lab) in enumerate(zip(a, y)):
+            f = fr(v)
+            if lab == pred and f > 0:
+                red.append((2 * f if num_classes else f, j, cp))
+            elif lab == cp and f < 0:
+                red.append((2 * -f if num_classes else -f, j, pred))
+            elif lab not in (pred, cp) and f != 0:
+                red.append((abs(f), j, cp if f > 0 else pred))
+        red.sort(key=lambda t: -t[0])
+        yy = list(y)
+        for k, (_, j, lab) in enumerate(red, start=1):
+            yy[j] = lab
+            if rule(a, yy, q=q, num_classes=num_classes) != pred:
+                best = k if best is None else min(best, k)
+                break
+    return best
+
+
+def walk(keys, tag, order, cp, S0, strict, limit):
+    """Twin of _walk with exact S0 (no error terms): the first k at which Z = S0 − (the first
+    k applicable keys in ``order``) crosses (Z < 0 strict, Z ≤ 0 otherwise); None if it
+    never does or only at k ≥ limit."""
+    Z = Fraction(S0)
+
+    def crossed(z):
+        return z < 0 if strict else z <= 0
+
+    if crossed(Z):
+        return 0
+    k = 0
+    for e in order:
+        t = int(tag[e])
+        if not (t == -1 or t == cp or (t <= -2 and -(t + 2) != cp)):
+            continue
+        k += 1
+        if k >= limit:
+            return None
+        Z -= fr(keys[e])
+        if crossed(Z):
+            return k
+    return None
+
+
+def bucket(x, top_x, mb=3, nb=256):
+    """Twin of _bucket/_top_bits: how many 2^-mb-binade steps x lies below top_x, from the
+    floor of the exponent and the leading mb mantissa bits (capped at nb − 1)."""
+    import struct
+
+    def key(v):
+        return struct.unpack("<q", struct.pack("<d", float(v)))[0] >> (52 - mb)
+
+    return min(key(top_x) - key(x), nb - 1)

@@ -37,3 +37,36 @@ def naive_one_minus_p(q, K, r):
         mu_acc += mu
         rho_acc += rho
     raise AssertionError("rho-mass never reached 1/2")
+
+
+# --------------------------------------------------------------------------------------------
+# Twins of the kernels in numbaflip/_kernels/thresholds.py
+# --------------------------------------------------------------------------------------------
+
+def convolve_rows(c_plus, c_zero, c_minus, r_max):
+    """Rows 0..r_max of the r-fold convolution of {+1: c_plus, 0: c_zero, -1: c_minus} with
+    the constants taken as exact Fractions: rows[r][s] for s = -r..r (twin of
+    _convolve_step)."""
+    cp, cz, cm = Fraction(c_plus), Fraction(c_zero), Fraction(c_minus)
+    rows = [{0: Fraction(1)}]
+    for _ in range(r_max):
+        new = {}
+        for s, m in rows[-1].items():
+            for d, c in ((1, cp), (0, cz), (-1, cm)):
+                if c:
+                    new[s + d] = new.get(s + d, Fraction(0)) + c * m
+        rows.append(new)
+    return rows
+
+
+def region_sums(row, r, j):
+    """(A_j, C_j) = (Σ_{s<j} m_s, Σ_{s>−j} m_s) exactly (twin of _region_sums)."""
+    return (sum((m for s, m in row.items() if s < j), Fraction(0)),
+            sum((m for s, m in row.items() if s > -j), Fraction(0)))
+
+
+def ext_value(m, e):
+    """m · 2^(200 e) exactly (an exact zero whatever e: zeros carry a huge negative e)."""
+    if m == 0.0:
+        return Fraction(0)
+    return Fraction(float(m)) * Fraction(2) ** (200 * int(e))

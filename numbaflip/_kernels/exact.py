@@ -212,12 +212,16 @@ def _tau_bounds(a, q_lo, q_hi):
 # Selection of the top moves and the greedy walk
 # ============================================================================================
 
+#: Entries of the quicksort stack of _sort_desc (two per pending range; depth ≤ 2 log2 n).
+_STACK = 128
+
+
 @njit(cache=True)
-def _sort_desc(sk, perm, lo, hi):
+def _sort_desc(sk, perm, lo, hi, stack):
     """Sort sk[lo:hi] descending, permuting perm[lo:hi] alongside (iterative quicksort with
-    3-way partition, insertion sort below 16 elements).  Hand-written instead of np.argsort:
-    in place, contiguous, and cheaper to compile."""
-    stack = np.empty(128, np.int64)
+    3-way partition, insertion sort below 16 elements; ``stack`` is int64 scratch of _STACK
+    entries).  Hand-written instead of np.argsort: in place, contiguous, and cheaper to
+    compile."""
     stack[0] = lo
     stack[1] = hi
     sp = 2
@@ -281,11 +285,11 @@ def _sort_desc(sk, perm, lo, hi):
 
 
 @njit(cache=True)
-def _top_bits(kmax):
-    """Bucket reference of the largest key (kmax > 0)."""
-    arr = np.empty(1)
-    arr[0] = kmax
-    return arr.view(np.int64)[0] >> _SH
+def _top_bits(kmax, buf):
+    """Bucket reference of the largest key (kmax > 0); ``buf`` is float64 scratch of length 1
+    (its int64 view gives the IEEE bits)."""
+    buf[0] = kmax
+    return buf.view(np.int64)[0] >> _SH
 
 
 @njit(cache=True)
@@ -297,9 +301,9 @@ def _bucket(bits, top):
 
 
 @njit(cache=True)
-def _gather(keys, N, top, bmax, perm, sk):
+def _gather(keys, N, top, bmax, perm, sk, stack):
     """perm[:cnt] = entries whose bucket is ≤ bmax, sorted by descending key (sk[:cnt] holds
-    their keys); returns cnt."""
+    their keys); returns cnt (0 when N = 0)."""
     kb = keys.view(np.int64)
     cnt = 0
     for t in range(N):
@@ -307,8 +311,14 @@ def _gather(keys, N, top, bmax, perm, sk):
             perm[cnt] = t
             sk[cnt] = keys[t]
             cnt += 1
-    _sort_desc(sk, perm, 0, cnt)
+    _sort_desc(sk, perm, 0, cnt, stack)
     return cnt
+
+
+@njit(cache=True)
+def _deeper(bmax):
+    """The next histogram depth when the top moves did not resolve every walk."""
+    return min(_NB - 1, bmax + 8)
 
 
 @njit(cache=True)
@@ -329,6 +339,14 @@ def _possible(S, E, strict):
 @njit(cache=True)
 def _certain(S, F, strict):
     return S < -F if strict else S <= -F
+
+
+@njit(cache=True)
+def _out_of_reach(S, E, tot, strict):
+    """True when even all moves together (float sum ``tot``) certainly cannot cross from
+    Z = S ± E; then k_true = ∞ and the k = 0 test certainly fails as well."""
+    lhs = _add_down(_add_down(S, -E), -(tot * _ERRF))
+    return (lhs >= 0.0) if strict else (lhs > 0.0)
 
 
 @njit(cache=True)
@@ -370,22 +388,27 @@ def _walk(keys, tag, order, ntop, complete, cp, S0, ea0, W, strict, limit):
 
 
 @njit(cache=True)
-def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs):
-    """(k_lo, k_hi, status) for one binary test point."""
-    n = a.shape[0]
-    t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
-    W = _add_up(t_hi, -t_lo)
-    # pred 1: Z = s − τ_hi, cross at Z < 0; pred 0: Z = τ_lo − s, cross at Z ≤ 0.
-    strict = pred == 1
-    S = -t_hi if strict else t_lo
+def _chunk(ch, b, nch):
+    """Rows [lo, hi) of chunk ch when b rows are split into nch near-equal chunks."""
+    return (ch * b) // nch, ((ch + 1) * b) // nch
+
+
+# ============================================================================================
+# Binary rule
+# ============================================================================================
+
+@njit(cache=True)
+def _binary_moves(a, y, strict, S, keys, tag):
+    """Score pass of one binary row: Z = S + sg·s with its TwoSum error sum, and the helpful
+    moves (keys[:N] = |a_i|, tag -1).  Returns (S, ea, N, tot, kmax, bad)."""
     sg = 1.0 if strict else -1.0
+    flip = 0 if strict else 1
     ea = 0.0
     N = 0
     tot = 0.0
     kmax = 0.0
     bad = False
-    flip = 0 if strict else 1
-    for i in range(n):
+    for i in range(a.shape[0]):
         # branch-free: random labels and signs would defeat the branch predictor
         v = a[i]
         av = abs(v)
@@ -401,37 +424,53 @@ def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs):
         avh = av if h else 0.0
         tot += avh
         kmax = max(kmax, avh)
+    return S, ea, N, tot, kmax, bad
+
+
+@njit(cache=True)
+def _binary_depth(keys, N, top, S, E, hs):
+    """Histogram depth (speed only): the first bucket at which the cumulative sum of move
+    sizes exceeds the gap, else the last bucket."""
+    kb = keys.view(np.int64)
+    for t in range(_NB):
+        hs[t] = 0.0
+    for t in range(N):
+        hs[_bucket(kb[t], top)] += keys[t]
+    cum = 0.0
+    target = S * _SLACK + E
+    for t in range(_NB):
+        cum += hs[t]
+        if cum > target:
+            return t
+    return _NB - 1
+
+
+@njit(cache=True)
+def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs, stack, buf):
+    """(k_lo, k_hi, status) for one binary test point."""
+    t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
+    W = _add_up(t_hi, -t_lo)
+    # pred 1: Z = s − τ_hi, cross at Z < 0; pred 0: Z = τ_lo − s, cross at Z ≤ 0.
+    strict = pred == 1
+    S, ea, N, tot, kmax, bad = _binary_moves(a, y, strict, -t_hi if strict else t_lo,
+                                             keys, tag)
     if bad:
         return NOCROSS, NOCROSS, _STATUS_NONFINITE
     E = ea * _ERRF
-    # Skip everything when even all helpful moves certainly cannot cross (k_true = ∞; the
-    # k = 0 test then certainly fails as well).
-    lhs = _add_down(_add_down(S, -E), -(tot * _ERRF))
-    if (lhs >= 0.0) if strict else (lhs > 0.0):
+    if _out_of_reach(S, E, tot, strict):
         return NOCROSS, NOCROSS, _STATUS_OK
-    # Depth: histogram of move sizes, deep enough that the cumulative sum exceeds the gap.
     bmax = _NB - 1
+    top = np.int64(0)
     if N > 0:
-        kb = keys.view(np.int64)
-        top = _top_bits(kmax)
-        for t in range(_NB):
-            hs[t] = 0.0
-        for t in range(N):
-            hs[_bucket(kb[t], top)] += keys[t]
-        cum = 0.0
-        target = S * _SLACK + E
-        for t in range(_NB):
-            cum += hs[t]
-            if cum > target:
-                bmax = t
-                break
+        top = _top_bits(kmax, buf)
+        bmax = _binary_depth(keys, N, top, S, E, hs)
     while True:
-        ntop = _gather(keys, N, _top_bits(kmax), bmax, perm, sk) if N > 0 else 0
-        klo, khi, depth, resolved = _walk(keys, tag, perm, ntop, ntop == N, 0, S, ea, W,
-                                          strict, NOCROSS)
+        ntop = _gather(keys, N, top, bmax, perm, sk, stack)
+        klo, khi, _, resolved = _walk(keys, tag, perm, ntop, ntop == N, 0, S, ea, W, strict,
+                                      NOCROSS)
         if resolved:
             return klo, khi, _STATUS_OK
-        bmax = min(_NB - 1, bmax + 8)
+        bmax = _deeper(bmax)
 
 
 @njit(parallel=True, cache=True)
@@ -439,28 +478,34 @@ def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
     b, n = A.shape
     nch = min(b, nch)
     for ch in prange(nch):
-        lo = (ch * b) // nch
-        hi = ((ch + 1) * b) // nch
+        lo, hi = _chunk(ch, b, nch)
+        # per-chunk scratch, reused by every row of the chunk
         keys = np.empty(n)
         tag = np.empty(n, np.int64)
         perm = np.empty(n, np.int64)
         sk = np.empty(n)
         hs = np.empty(_NB)
+        stack = np.empty(_STACK, np.int64)
+        buf = np.empty(1)
         for r in range(lo, hi):
-            klo, khi, st = _binary_row(A[r], y, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs)
+            klo, khi, st = _binary_row(A[r], y, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
+                                       stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi
             status_out[r] = st
 
 
-@njit(cache=True)
-def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs):
-    """(k_lo, k_hi, rival, status) for one K-class test point with prediction c.
+# ============================================================================================
+# K-class rule
+# ============================================================================================
 
-    Moves carry a tag (which rivals they apply to) and a histogram group: 0 for points of
-    class c (every rival), 1 + y for the |a_j| move of a point of class y (every rival but y),
-    1 + K + y for its 2|a_j| move (rival y only)."""
-    n = a.shape[0]
+@njit(cache=True)
+def _mc_moves(a, y, c, K, keys, tag, grp, Sc, eac, G, P):
+    """Class-sum pass of one K-class row with prediction c: Sc[k] = s_k with TwoSum error sums
+    eac[k], and the moves keys[:N] with their tags and histogram groups.  Per-rival totals of
+    the move sizes: ``tall`` (class-c moves, every rival), G[y] (|a_j| moves of class-y points,
+    every rival but y), P[y] (2|a_j| moves of class-y points, rival y only).
+    Returns (N, tall, kmax, bad)."""
     for k in range(K):
         Sc[k] = 0.0
         eac[k] = 0.0
@@ -470,7 +515,7 @@ def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea
     kmax = 0.0
     N = 0
     bad = False
-    for j in range(n):
+    for j in range(a.shape[0]):
         # branch-light: every point writes two candidate entries and advances conditionally
         v = a[j]
         av = abs(v)
@@ -503,24 +548,25 @@ def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea
         k2h = 2.0 * av if h2 else 0.0
         kmax = max(kmax, k2h)
         P[yj] += k2h
-    if bad:
-        return NOCROSS, NOCROSS, np.int64(-1), _STATUS_NONFINITE
-    # Rivals that can possibly cross, ordered by gap.  A rival is skipped only when its total
-    # possible reduction certainly cannot close the gap (then also the k = 0 test fails).
+    return N, tall, kmax, bad
+
+
+@njit(cache=True)
+def _mc_rivals(c, K, Sc, eac, G, P, tall, rivals, S0s, ea0s):
+    """Rivals that can possibly cross, ordered by gap (insertion sort, stable): rivals[:nr]
+    with their gaps S0s (s_c − s_c′ rounded) and error sums ea0s.  A rival is skipped only
+    when its total possible reduction certainly cannot close the gap.  Returns nr."""
     nr = 0
     for cp in range(K):
         if cp == c:
             continue
         S0, e = _two_sum(Sc[c], -Sc[cp])
         ea0 = eac[c] + eac[cp] + abs(e)
-        strict = cp > c
-        E = ea0 * _ERRF
         tsum = tall + P[cp]
         for k in range(K):
             if k != c and k != cp:
                 tsum += G[k]
-        lhs = _add_down(_add_down(S0, -E), -(tsum * _ERRF))
-        if (lhs >= 0.0) if strict else (lhs > 0.0):
+        if _out_of_reach(S0, ea0 * _ERRF, tsum, cp > c):
             continue
         pos = nr
         while pos > 0 and S0s[pos - 1] > S0:
@@ -532,84 +578,105 @@ def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea
         S0s[pos] = S0
         ea0s[pos] = ea0
         nr += 1
+    return nr
+
+
+@njit(cache=True)
+def _rival_scan(hc, hs, K, cp, target, kcap):
+    """Walk the histogram buckets of the moves that apply to rival cp, accumulating their
+    sizes and counts.  Returns (bucket, count, hit): the first bucket where the size sum
+    exceeds ``target`` or the count exceeds ``kcap`` (hit), else (_NB − 1, total, False)."""
+    cs = 0.0
+    cc = np.int64(0)
+    for bk in range(_NB):
+        ssum = hs[0, bk] + hs[1 + K + cp, bk]
+        csum = hc[0, bk] + hc[1 + K + cp, bk]
+        for g in range(K):
+            if g != cp:
+                ssum += hs[1 + g, bk]
+                csum += hc[1 + g, bk]
+        cs += ssum
+        cc += csum
+        if cs > target or cc > kcap:
+            return bk, cc, True
+    return _NB - 1, cc, False
+
+
+@njit(cache=True)
+def _mc_depth(keys, grp, N, K, top, nr, rivals, S0s, ea0s, hc, hs):
+    """Depth from per-group histograms (speed only): deep enough that every rival either
+    reaches its gap or has more applicable moves than the best rival is estimated to need."""
+    for g in range(1 + 2 * K):
+        for t in range(_NB):
+            hc[g, t] = 0
+            hs[g, t] = 0.0
+    kb = keys.view(np.int64)
+    for t in range(N):
+        bk = _bucket(kb[t], top)
+        hc[grp[t], bk] += 1
+        hs[grp[t], bk] += keys[t]
+    # kbest: fewest moves any rival is estimated to need
+    kbest = NOCROSS
+    for t in range(nr):
+        target = S0s[t] * _SLACK + ea0s[t] * _ERRF
+        _, cc, hit = _rival_scan(hc, hs, K, rivals[t], target, NOCROSS)
+        if hit:
+            kbest = min(kbest, cc)
+    deepest = 0
+    for t in range(nr):
+        target = S0s[t] * _SLACK + ea0s[t] * _ERRF
+        bstop, _, _ = _rival_scan(hc, hs, K, rivals[t], target, kbest)
+        deepest = max(deepest, bstop)
+    return deepest
+
+
+@njit(cache=True)
+def _mc_walk_rivals(keys, tag, perm, ntop, complete, c, nr, rivals, S0s, ea0s):
+    """Greedy walk of every candidate rival over the sorted top moves; a rival's walk stops
+    once it cannot beat the best rival so far.  Returns (k_lo, k_hi, rival, resolved)."""
+    best_lo = NOCROSS
+    best_hi = NOCROSS
+    best_r = np.int64(-1)
+    for t in range(nr):
+        cp = rivals[t]
+        klo, khi, _, resolved = _walk(keys, tag, perm, ntop, complete, cp, S0s[t], ea0s[t],
+                                      0.0, cp > c, best_hi)
+        if not resolved:
+            return best_lo, best_hi, best_r, False
+        if klo < best_lo:
+            best_lo = klo
+        if khi < best_hi:
+            best_hi = khi
+            best_r = cp
+    return best_lo, best_hi, best_r, True
+
+
+@njit(cache=True)
+def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs,
+            stack, buf):
+    """(k_lo, k_hi, rival, status) for one K-class test point with prediction c.
+
+    Moves carry a tag (which rivals they apply to) and a histogram group: 0 for points of
+    class c (every rival), 1 + y for the |a_j| move of a point of class y (every rival but y),
+    1 + K + y for its 2|a_j| move (rival y only)."""
+    N, tall, kmax, bad = _mc_moves(a, y, c, K, keys, tag, grp, Sc, eac, G, P)
+    if bad:
+        return NOCROSS, NOCROSS, np.int64(-1), _STATUS_NONFINITE
+    nr = _mc_rivals(c, K, Sc, eac, G, P, tall, rivals, S0s, ea0s)
     if nr == 0:
         return NOCROSS, NOCROSS, np.int64(-1), _STATUS_OK
-    # Depth from per-group histograms (speed only): deep enough that every rival either
-    # reaches its gap or has more applicable moves than the best rival is estimated to need.
     bmax = _NB - 1
     top = np.int64(0)
     if N > 0:
-        top = _top_bits(kmax)
-        ng = 1 + 2 * K
-        for g in range(ng):
-            for t in range(_NB):
-                hc[g, t] = 0
-                hs[g, t] = 0.0
-        kb = keys.view(np.int64)
-        for t in range(N):
-            bk = _bucket(kb[t], top)
-            hc[grp[t], bk] += 1
-            hs[grp[t], bk] += keys[t]
-        kbest = NOCROSS
-        for t in range(nr):
-            cp = rivals[t]
-            target = S0s[t] * _SLACK + ea0s[t] * _ERRF
-            cs = 0.0
-            cc = np.int64(0)
-            for bk in range(_NB):
-                ssum = hs[0, bk] + hs[1 + K + cp, bk]
-                csum = hc[0, bk] + hc[1 + K + cp, bk]
-                for g in range(K):
-                    if g != cp:
-                        ssum += hs[1 + g, bk]
-                        csum += hc[1 + g, bk]
-                cs += ssum
-                cc += csum
-                if cs > target:
-                    kbest = min(kbest, cc)
-                    break
-        deepest = 0
-        for t in range(nr):
-            cp = rivals[t]
-            target = S0s[t] * _SLACK + ea0s[t] * _ERRF
-            cs = 0.0
-            cc = np.int64(0)
-            bstop = _NB - 1
-            for bk in range(_NB):
-                ssum = hs[0, bk] + hs[1 + K + cp, bk]
-                csum = hc[0, bk] + hc[1 + K + cp, bk]
-                for g in range(K):
-                    if g != cp:
-                        ssum += hs[1 + g, bk]
-                        csum += hc[1 + g, bk]
-                cs += ssum
-                cc += csum
-                if cs > target or cc > kbest:
-                    bstop = bk
-                    break
-            deepest = max(deepest, bstop)
-        bmax = deepest
+        top = _top_bits(kmax, buf)
+        bmax = _mc_depth(keys, grp, N, K, top, nr, rivals, S0s, ea0s, hc, hs)
     while True:
-        ntop = _gather(keys, N, top, bmax, perm, sk) if N > 0 else 0
-        best_lo = NOCROSS
-        best_hi = NOCROSS
-        best_r = np.int64(-1)
-        ok = True
-        for t in range(nr):
-            cp = rivals[t]
-            klo, khi, d, resolved = _walk(keys, tag, perm, ntop, ntop == N, cp, S0s[t],
-                                          ea0s[t], 0.0, cp > c, best_hi)
-            if not resolved:
-                ok = False
-                break
-            if klo < best_lo:
-                best_lo = klo
-            if khi < best_hi:
-                best_hi = khi
-                best_r = cp
-        if ok:
-            return best_lo, best_hi, best_r, _STATUS_OK
-        bmax = min(_NB - 1, bmax + 8)
+        ntop = _gather(keys, N, top, bmax, perm, sk, stack)
+        klo, khi, rv, resolved = _mc_walk_rivals(keys, tag, perm, ntop, ntop == N, c, nr,
+                                                 rivals, S0s, ea0s)
+        if resolved:
+            return klo, khi, rv, _STATUS_OK
+        bmax = _deeper(bmax)
 
 
 @njit(parallel=True, cache=True)
@@ -617,8 +684,8 @@ def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     b, n = A.shape
     nch = min(b, nch)
     for ch in prange(nch):
-        lo = (ch * b) // nch
-        hi = ((ch + 1) * b) // nch
+        lo, hi = _chunk(ch, b, nch)
+        # per-chunk scratch, reused by every row of the chunk
         keys = np.empty(2 * n)
         tag = np.empty(2 * n, np.int64)
         grp = np.empty(2 * n, np.int64)
@@ -633,74 +700,100 @@ def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
         ea0s = np.empty(K)
         hc = np.empty((1 + 2 * K, _NB), np.int64)
         hs = np.empty((1 + 2 * K, _NB))
+        stack = np.empty(_STACK, np.int64)
+        buf = np.empty(1)
         for r in range(lo, hi):
             klo, khi, rv, st = _mc_row(A[r], y, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
-                                       P, rivals, S0s, ea0s, hc, hs)
+                                       P, rivals, S0s, ea0s, hc, hs, stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi
             rival_out[r] = rv
             status_out[r] = st
 
 
+# ============================================================================================
+# Predictions (a rigorous float test; the caller decides the unsure rows exactly)
+# ============================================================================================
+
+#: Rows per chunk of the predict drivers (each chunk owns its scratch).
+_PRED_ROWS = 64
+
+
+@njit(cache=True)
+def _binary_predict_row(a, y, q_lo, q_hi):
+    """(pred, sure, status) of the binary rule for one row."""
+    t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
+    W = _add_up(t_hi, -t_lo)
+    S = -t_hi
+    ea = 0.0
+    bad = False
+    for i in range(a.shape[0]):
+        v = a[i]
+        if not (abs(v) <= _MAX_ABS):
+            bad = True
+        if y[i] == 1:
+            S, e = _two_sum(S, v)
+            ea += abs(e)
+    status = _STATUS_NONFINITE if bad else _STATUS_OK
+    E = ea * _ERRF
+    F = _add_up(E, W)
+    if S >= E:            # s − τ_hi ≥ 0 certainly
+        return 1, True, status
+    if S < -F:            # s − τ_lo < 0 certainly
+        return 0, True, status
+    return (1 if S >= 0.0 else 0), False, status
+
+
 @njit(parallel=True, cache=True)
 def _binary_predict_driver(A, y, q_lo, q_hi, pred_out, sure_out, status_out):
-    b, n = A.shape
-    for r in prange(b):
-        a = A[r]
-        t_lo, t_hi = _tau_bounds(a, q_lo, q_hi)
-        W = _add_up(t_hi, -t_lo)
-        S = -t_hi
-        ea = 0.0
-        bad = False
-        for i in range(n):
-            v = a[i]
-            if not (abs(v) <= _MAX_ABS):
-                bad = True
-            if y[i] == 1:
-                S, e = _two_sum(S, v)
-                ea += abs(e)
-        status_out[r] = _STATUS_NONFINITE if bad else _STATUS_OK
-        E = ea * _ERRF
-        F = _add_up(E, W)
-        if S >= E:            # s − τ_hi ≥ 0 certainly
-            pred_out[r] = 1
-            sure_out[r] = True
-        elif S < -F:          # s − τ_lo < 0 certainly
-            pred_out[r] = 0
-            sure_out[r] = True
-        else:
-            pred_out[r] = 1 if S >= 0.0 else 0
-            sure_out[r] = False
+    for r in prange(A.shape[0]):
+        p, sure, st = _binary_predict_row(A[r], y, q_lo, q_hi)
+        pred_out[r] = p
+        sure_out[r] = sure
+        status_out[r] = st
+
+
+@njit(cache=True)
+def _mc_predict_row(a, y, K, Sc, eac):
+    """(pred, sure, status) of the K-class rule for one row (Sc, eac: scratch of length K)."""
+    for k in range(K):
+        Sc[k] = 0.0
+        eac[k] = 0.0
+    bad = False
+    for j in range(a.shape[0]):
+        v = a[j]
+        if not (abs(v) <= _MAX_ABS):
+            bad = True
+        s, e = _two_sum(Sc[y[j]], v)
+        Sc[y[j]] = s
+        eac[y[j]] += abs(e)
+    status = _STATUS_NONFINITE if bad else _STATUS_OK
+    c = 0
+    for k in range(1, K):
+        if Sc[k] > Sc[c]:
+            c = k
+    sure = True
+    for cp in range(K):
+        if cp == c:
+            continue
+        S0, e = _two_sum(Sc[c], -Sc[cp])
+        E = (eac[c] + eac[cp] + abs(e)) * _ERRF
+        # c beats cp certainly: gap > 0 (cp < c) or gap ≥ 0 (cp > c)
+        if not ((S0 > E) if cp < c else (S0 >= E)):
+            sure = False
+    return c, sure, status
 
 
 @njit(parallel=True, cache=True)
 def _mc_predict_driver(A, y, K, pred_out, sure_out, status_out):
-    b, n = A.shape
-    for r in prange(b):
-        a = A[r]
-        Sc = np.zeros(K)
-        eac = np.zeros(K)
-        bad = False
-        for j in range(n):
-            v = a[j]
-            if not (abs(v) <= _MAX_ABS):
-                bad = True
-            s, e = _two_sum(Sc[y[j]], v)
-            Sc[y[j]] = s
-            eac[y[j]] += abs(e)
-        status_out[r] = _STATUS_NONFINITE if bad else _STATUS_OK
-        c = 0
-        for k in range(1, K):
-            if Sc[k] > Sc[c]:
-                c = k
-        sure = True
-        for cp in range(K):
-            if cp == c:
-                continue
-            S0, e = _two_sum(Sc[c], -Sc[cp])
-            E = (eac[c] + eac[cp] + abs(e)) * _ERRF
-            # c beats cp certainly: gap > 0 (cp < c) or gap ≥ 0 (cp > c)
-            if not ((S0 > E) if cp < c else (S0 >= E)):
-                sure = False
-        pred_out[r] = c
-        sure_out[r] = sure
+    b = A.shape[0]
+    nch = (b + _PRED_ROWS - 1) // _PRED_ROWS
+    for ch in prange(nch):
+        lo, hi = _chunk(ch, b, nch)
+        Sc = np.empty(K)
+        eac = np.empty(K)
+        for r in range(lo, hi):
+            c, sure, st = _mc_predict_row(A[r], y, K, Sc, eac)
+            pred_out[r] = c
+            sure_out[r] = sure
+            status_out[r] = st

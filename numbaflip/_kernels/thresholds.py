@@ -10,8 +10,7 @@ import numpy as np
 from numba import njit
 
 _U = 2.0 ** -53  # unit roundoff
-_SBITS = 200  # bits per unit of the coarse exponent: mass = mant * 2**(200*E)
-_ZERO_E = -(1 << 40)  # coarse exponent of an exact zero
+_ZERO_E = -(1 << 40)  # coarse exponent of an exact zero (mass = mant * 2**(200*E))
 
 
 @njit(cache=True)
@@ -97,6 +96,28 @@ def _renormalise(acc, e):
 
 
 @njit(cache=True)
+def _term(c, m, d):
+    """c · m · 2^(200 d), or 0.0 when the term is more than 3 coarse units below the largest
+    (d < -3: dropped).  Adding the 0.0 of a dropped term to a sum is exact."""
+    if d >= -3:
+        return c * (m * _coarse_scale(d))
+    return 0.0
+
+
+@njit(cache=True)
+def _mix(c_plus, m1, e1, c_zero, m2, e2, c_minus, m3, e3):
+    """(mantissa, coarse exponent) of c_plus·m1 + c_zero·m2 + c_minus·m3 (masses in the
+    extended format; an exact zero has exponent _ZERO_E and contributes nothing)."""
+    emax = max(e1, max(e2, e3))
+    if emax == _ZERO_E:
+        return 0.0, _ZERO_E
+    acc = _term(c_plus, m1, e1 - emax) + _term(c_zero, m2, e2 - emax) \
+        + _term(c_minus, m3, e3 - emax)
+    # acc > 0: the term with exponent emax has a coefficient > 0
+    return _renormalise(acc, emax)
+
+
+@njit(cache=True)
 def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
     """In place: row r-1 -> row r (convolution with {+1: c_plus, 0: c_zero, -1: c_minus}).
 
@@ -104,97 +125,52 @@ def _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary):
     constants and the products are rounded once, the sum of <= 3 positive terms twice, and
     terms more than 3 coarse units below the largest kept term are dropped.
     """
-    zero_e = -(1 << 40)
     if binary:
         # K = 2: row r lives on s = r (mod 2); new[s] = c_plus old[s-1] + c_minus old[s+1].
         # Cells of parity r-1 are read and then cleared.
         for i in range(off - r, off + r + 1, 2):
             m1, e1 = mant[i - 1], ex[i - 1]
-            m3, e3 = mant[i + 1], ex[i + 1]
-            emax = max(e1, e3)
             mant[i - 1] = 0.0
-            ex[i - 1] = zero_e
-            if emax == zero_e:
-                mant[i] = 0.0
-                ex[i] = zero_e
-                continue
-            acc = 0.0
-            d = e1 - emax
-            if d >= -3:
-                acc += c_plus * (m1 * _coarse_scale(d))
-            d = e3 - emax
-            if d >= -3:
-                acc += c_minus * (m3 * _coarse_scale(d))
-            # acc > 0: the term with exponent emax has c > 0
-            mant[i], ex[i] = _renormalise(acc, emax)
+            ex[i - 1] = _ZERO_E
+            mant[i], ex[i] = _mix(c_plus, m1, e1, 0.0, 0.0, _ZERO_E, c_minus, mant[i + 1],
+                                  ex[i + 1])
         mant[off + r + 1] = 0.0
-        ex[off + r + 1] = zero_e
+        ex[off + r + 1] = _ZERO_E
         return
     pm = 0.0
-    pe = zero_e
+    pe = _ZERO_E
     for i in range(off - r, off + r + 1):
         m1, e1 = pm, pe  # old value at i - 1 (already overwritten in the array)
         m2, e2 = mant[i], ex[i]
-        m3, e3 = mant[i + 1], ex[i + 1]
         pm, pe = m2, e2
-        emax = max(e1, max(e2, e3))
-        if emax == zero_e:
-            mant[i] = 0.0
-            ex[i] = zero_e
-            continue
-        acc = 0.0
-        d = e1 - emax
-        if d >= -3:
-            acc += c_plus * (m1 * _coarse_scale(d))
-        d = e2 - emax
-        if d >= -3:
-            acc += c_zero * (m2 * _coarse_scale(d))
-        d = e3 - emax
-        if d >= -3:
-            acc += c_minus * (m3 * _coarse_scale(d))
-        # acc > 0 since every coefficient is > 0 here
-        mant[i], ex[i] = _renormalise(acc, emax)
+        mant[i], ex[i] = _mix(c_plus, m1, e1, c_zero, m2, e2, c_minus, mant[i + 1], ex[i + 1])
 
 
 @njit(cache=True)
-def _finish_row(mant, ex, off, r, gam, log_r, ln2, step):
-    """Bounds on L_r from row r (masses with relative error <= gam).
-
-    Returns (lo, est, hi): lo a rigorous lower bound on L_r (the best of F(j) for the three
-    candidate regions j = k-1, k, k+1 and the trivial F(-r)), est the nominal float64 value,
-    hi an upper bound valid if the true region is a candidate (used only as a quality check).
-    ``step`` is 2 for K = 2 (odd cells are zero) and 1 otherwise.
-    """
-    u = 2.0 ** -53
-    zero_e = -(1 << 40)
-    nent = 2 * r + 1
-    # float sums of masses: relative error <= gsum, plus flushed tiny terms (absolute)
-    gsum = gam * (1.0 + 2.0 * nent * u) + 2.0 * nent * u
-    tiny = nent * 2.0 ** -790
-    # k: smallest j = -k with sum_{s<=j} m_s >= 1/2 (an estimate; any j gives a lower bound)
+def _median_region(mant, ex, off, r, step):
+    """k: the smallest j = -k with sum_{s<=j} m_s >= 1/2 (an estimate; any j gives a lower
+    bound)."""
     cum = 0.0
-    jstar = r
     for i in range(off - r, off + r + 1, step):
         cum += _ext_value(mant[i], ex[i])
         if cum >= 0.5:
-            jstar = i - off
-            break
-    k = -jstar
-    jlo = max(k - 1, -r)
-    jhi = min(k + 1, r)
-    # A_j = sum_{s<j} m_s in the extended format, j = jlo..jhi
+            return off - i
+    return -r
+
+
+@njit(cache=True)
+def _region_sums(mant, ex, off, r, jlo, jhi, step, a_m, a_e, c_vals):
+    """For j = jlo..jhi (at most 3): A_j = sum_{s<j} m_s in the extended format (a_m, a_e)
+    and C_j = sum_{s > -j} m_s as a float (c_vals), index j - jlo."""
     acc = 0.0
-    eacc = zero_e
+    eacc = _ZERO_E
     for i in range(off - r, off + jlo, step):
         acc, eacc = _ext_add(acc, eacc, mant[i], ex[i])
-    a_m = np.zeros(3)
-    a_e = np.zeros(3, dtype=np.int64)
     for jj in range(jlo, jhi + 1):
         a_m[jj - jlo] = acc
         a_e[jj - jlo] = eacc
         acc, eacc = _ext_add(acc, eacc, mant[off + jj], ex[off + jj])
-    # C_j = sum_{s > -j} m_s (float), j = jlo..jhi: one scan from the top
-    c_vals = np.zeros(3)
+    # C_j: one scan from the top
     csum = 0.0
     for i in range(off + r, off - jlo, -step):  # s = r .. -jlo + 1
         csum += _ext_value(mant[i], ex[i])
@@ -202,44 +178,73 @@ def _finish_row(mant, ex, off, r, gam, log_r, ln2, step):
     for jj in range(jlo + 1, jhi + 1):
         csum += _ext_value(mant[off - jj + 1], ex[off - jj + 1])  # C_jj = C_(jj-1) + m_(1-jj)
         c_vals[jj - jlo] = csum
+
+
+@njit(cache=True)
+def _region_bound(jj, am, ae, ch, gsum, tiny, nent, log_r, ln2):
+    """Bounds on F(j) = log(A_j + R^j (1/2 - C_j)) for j = jj from the float sums (relative
+    error <= gsum, plus ``tiny`` absolute).  Returns (lo, est, hi, ok); ok is False when
+    1/2 - C_j is not certainly positive (then F(j) gives nothing)."""
+    h = 0.5 - ch
+    err_h = ch * gsum * 1.01 + tiny + _U
+    h_lo = h - err_h
+    if h_lo <= 0.0:
+        return -np.inf, -np.inf, -np.inf, False
+    h_hi = h + err_h
+    jl = jj * log_r
+    lb_lo = jl + math.log(h_lo)
+    lb_hi = jl + math.log(h_hi)
+    lb_est = jl + math.log(h)
+    if am > 0.0:
+        la = _log_ext(am, ae, ln2)
+        ga = gsum + 2.0 * nent * _U
+        la_lo = la + math.log1p(-ga)
+        la_hi = la + math.log1p(ga)
+        mag = abs(la) + abs(200.0 * ae * ln2)
+    else:
+        la = -np.inf
+        la_lo = -np.inf
+        la_hi = -np.inf
+        mag = 0.0
+    x_lo = _logaddexp(la_lo, lb_lo)
+    x_hi = _logaddexp(la_hi, lb_hi)
+    x_est = _logaddexp(la, lb_est)
+    # evaluation error of the float formulas (log R, ln 2, libm, additions): generous
+    ev = 8.0 * _U * (mag + abs(jl) + abs(math.log(h_lo)) + abs(x_lo) + 4.0)
+    v_lo = x_lo - ev
+    v_lo = v_lo - 2.0 * _U * abs(v_lo)
+    return v_lo, x_est, x_hi + ev + 2.0 * _U * abs(x_hi), True
+
+
+@njit(cache=True)
+def _finish_row(mant, ex, off, r, gam, log_r, ln2, step, a_m, a_e, c_vals):
+    """Bounds on L_r from row r (masses with relative error <= gam).
+
+    Returns (lo, est, hi): lo a rigorous lower bound on L_r (the best of F(j) for the three
+    candidate regions j = k-1, k, k+1 and the trivial F(-r)), est the nominal float64 value,
+    hi an upper bound valid if the true region is a candidate (used only as a quality check).
+    ``step`` is 2 for K = 2 (odd cells are zero) and 1 otherwise; a_m, a_e, c_vals are
+    scratch of length 3.
+    """
+    nent = 2 * r + 1
+    # float sums of masses: relative error <= gsum, plus flushed tiny terms (absolute)
+    gsum = gam * (1.0 + 2.0 * nent * _U) + 2.0 * nent * _U
+    tiny = nent * 2.0 ** -790
+    k = _median_region(mant, ex, off, r, step)
+    jlo = max(k - 1, -r)
+    jhi = min(k + 1, r)
+    _region_sums(mant, ex, off, r, jlo, jhi, step, a_m, a_e, c_vals)
     # trivial bound F(-r) = R^-r / 2
     t = -ln2 - r * log_r
-    best_lo = t - 8.0 * u * (abs(t) + 1.0)
+    best_lo = t - 8.0 * _U * (abs(t) + 1.0)
     best_est = t
     best_hi = -np.inf
     for jj in range(jlo, jhi + 1):
-        am = a_m[jj - jlo]
-        ae = a_e[jj - jlo]
-        ch = c_vals[jj - jlo]
-        h = 0.5 - ch
-        err_h = ch * gsum * 1.01 + tiny + u
-        h_lo = h - err_h
-        if h_lo <= 0.0:
+        v_lo, x_est, x_hi, ok = _region_bound(jj, a_m[jj - jlo], a_e[jj - jlo],
+                                              c_vals[jj - jlo], gsum, tiny, nent, log_r, ln2)
+        if not ok:
             continue
-        h_hi = h + err_h
-        jl = jj * log_r
-        lb_lo = jl + math.log(h_lo)
-        lb_hi = jl + math.log(h_hi)
-        lb_est = jl + math.log(h)
-        if am > 0.0:
-            la = _log_ext(am, ae, ln2)
-            ga = gsum + 2.0 * nent * u
-            la_lo = la + math.log1p(-ga)
-            la_hi = la + math.log1p(ga)
-            mag = abs(la) + abs(200.0 * ae * ln2)
-        else:
-            la = -np.inf
-            la_lo = -np.inf
-            la_hi = -np.inf
-            mag = 0.0
-        x_lo = _logaddexp(la_lo, lb_lo)
-        x_hi = _logaddexp(la_hi, lb_hi)
-        x_est = _logaddexp(la, lb_est)
-        # evaluation error of the float formulas (log R, ln 2, libm, additions): generous
-        ev = 8.0 * u * (mag + abs(jl) + abs(math.log(h_lo)) + abs(x_lo) + 4.0)
-        v_lo = x_lo - ev
-        v_lo = v_lo - 2.0 * u * abs(v_lo)
-        best_hi = max(best_hi, x_hi + ev + 2.0 * u * abs(x_hi))
+        best_hi = max(best_hi, x_hi)
         if v_lo > best_lo:
             best_lo = v_lo
             best_est = x_est
@@ -254,22 +259,24 @@ def _float_thresholds_kernel(c_plus, c_zero, c_minus, log_r, ln2, r_max, lo, est
     Masses m_s = mant[i] * 2**(200*ex[i]), i = s + r_max + 1 (one zero of padding each side);
     ``gam`` bounds the relative error of every stored mass.
     """
-    u = 2.0 ** -53
-    zero_e = -(1 << 40)
     off = r_max + 1
     size = 2 * r_max + 3
     mant = np.zeros(size)
-    ex = np.full(size, zero_e, dtype=np.int64)
+    ex = np.full(size, _ZERO_E, dtype=np.int64)
     mant[off] = 1.0
     ex[off] = 0
     binary = c_zero == 0.0
     step = 2 if binary else 1
+    a_m = np.zeros(3)
+    a_e = np.zeros(3, dtype=np.int64)
+    c_vals = np.zeros(3)
     gam = 0.0
     for r in range(r_max + 1):
         if r > 0:
             _convolve_step(mant, ex, off, r, c_plus, c_zero, c_minus, binary)
-            gam = gam + 6.0 * u * (1.0 + gam) + 2.0 ** -200
-        b_lo, b_est, b_hi = _finish_row(mant, ex, off, r, gam, log_r, ln2, step)
+            gam = gam + 6.0 * _U * (1.0 + gam) + 2.0 ** -200
+        b_lo, b_est, b_hi = _finish_row(mant, ex, off, r, gam, log_r, ln2, step, a_m, a_e,
+                                        c_vals)
         lo[r] = b_lo
         est[r] = b_est
         width[r] = b_hi - b_lo if b_hi > -np.inf else np.inf
