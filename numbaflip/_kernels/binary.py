@@ -24,7 +24,7 @@ from numba import njit, prange
 
 from .common import (DEGEN_INTERIOR, DEGEN_LIMIT, DEGEN_UNBOUNDED, DEGEN_ZERO, STATUS_INTERIOR,
                      STATUS_LIMIT, STATUS_MAXITER, STATUS_UNBOUNDED, STATUS_ZERO, _INF, _SMALL_Q, _U,
-                     _safe_step, _up, _walk_exponent_bins)
+                     _chunk, _greedy_start, _nchunks, _neumaier, _newton_init, _newton_step, _up)
 
 
 @njit(cache=True)
@@ -74,44 +74,44 @@ def _binary_decide_one(a, y, q):
 
 @njit(parallel=True, cache=True)
 def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
-    """Parallel over rows of A: side, degenerate case, ambiguity flag, Newton starting |t|."""
+    """Parallel over contiguous chunks of rows of A: side, degenerate case, ambiguity flag,
+    Newton starting |t|.  The greedy guess's histogram is allocated once per chunk."""
     m = A.shape[0]
-    for j in prange(m):
-        sd, dg, amb, d, var = _binary_decide_one(A[j], y, q)
-        side[j] = sd
-        degen[j] = dg
-        ambiguous[j] = amb
-        # Gaussian approximation of the minimiser: |t0| = |E − 1/2| / Var.
-        if var > 0.0 and d != 0.0:
-            guess[j] = abs(d) / var
-        else:
-            guess[j] = 1.0
-        if want_guess and sd != 0 and q < _SMALL_Q:
-            g2 = _greedy_guess(A[j], y, q, sd, abs(d))
-            if g2 > 0.0 and g2 < guess[j]:
-                guess[j] = g2
+    nch = _nchunks(m)
+    for ch in prange(nch):
+        lo, hi = _chunk(ch, m, nch)
+        hist = np.empty(2048)
+        hbuf = np.empty(1)
+        for j in range(lo, hi):
+            sd, dg, amb, d, var = _binary_decide_one(A[j], y, q)
+            side[j] = sd
+            degen[j] = dg
+            ambiguous[j] = amb
+            # Gaussian approximation of the minimiser: |t0| = |E − 1/2| / Var.
+            if var > 0.0 and d != 0.0:
+                guess[j] = abs(d) / var
+            else:
+                guess[j] = 1.0
+            if want_guess and sd != 0 and q < _SMALL_Q:
+                g2 = _greedy_guess(A[j], y, q, sd, abs(d), hist, hbuf)
+                if g2 > 0.0 and g2 < guess[j]:
+                    guess[j] = g2
 
 
 @njit(cache=True)
-def _greedy_guess(a, y, q, side, drift):
+def _greedy_guess(a, y, q, side, drift, hist, hbuf):
     """Starting |t| for small q, where the Gaussian guess overshoots by orders of magnitude.
 
     Exactly, f(σu) = −u·D + Σ_i softplus(u·β_i − L) + const with β_i = σα_i(2y_i − 1) and
     L = log((1−q)/q).  For large L each softplus is nearly a hinge, so the minimiser is close to
     u = L/β_(k), β_(k) the k-th largest β with β_(1) + … + β_(k) ≥ D: the same greedy order as
-    the exact certificate.  β_(k) is located within a factor 2 by a histogram over the binary
-    exponents of the β (one pass, no sort, no logarithms).  Only a starting point: any u gives
-    a valid bound.
+    the exact certificate.  β_i is the K-class gain of the pair (c, r) = (1, 0) (σ = +1) or
+    (0, 1) (σ = −1) with w = 1 (:func:`.common._gain`), located within a factor 2 by
+    :func:`.common._greedy_start`.  Only a starting point: any u gives a valid bound.
+    ``hist``, ``hbuf``: scratch (2048 and 1 floats).
     """
-    sm = np.zeros(2048)
-    buf = np.empty(1)
-    bits = buf.view(np.int64)
-    for i in range(a.shape[0]):
-        b = side * a[i] * (2 * y[i] - 1)
-        if b > 0.0:
-            buf[0] = b
-            sm[(bits[0] >> 52) & 0x7FF] += b
-    return _walk_exponent_bins(sm, drift, math.log1p(-q) - math.log(q))
+    c = 1 if side > 0 else 0
+    return _greedy_start(a, y, c, 1 - c, 1.0, math.log1p(-q) - math.log(q), drift, hist, hbuf)
 
 
 @njit(cache=True)
@@ -161,13 +161,7 @@ def _binary_eval(a, y, t, q, lq, l1q):
             term = base_a + l
             w = e / (1.0 + e)
             mag += abs(base_a) + abs(base_b) + abs(c1) + abs(ta) + abs(z) + 2.0 * l + abs(term)
-        # Neumaier summation of the terms.
-        tmp = s + term
-        if abs(s) >= abs(term):
-            comp += (s - tmp) + term
-        else:
-            comp += (term - tmp) + s
-        s = tmp
+        s, comp = _neumaier(s, comp, term)    # compensated sum of the terms
         ai = a[i]
         g += ai * w
         h += ai * ai * w * (1.0 - w)
@@ -185,42 +179,12 @@ def _binary_newton(a, y, side, u0, q, lq, l1q, rtol, maxiter):
 
     Returns (upper value of f at the best t used, error bound, t, iterations, converged).
     """
-    lo = 0.0
-    hi = _INF
-    u = u0
-    best_val = _INF
-    best_err = 0.0
-    best_u = u0
-    converged = False
-    dx = _INF
-    dxold = _INF
-    it = 0
-    while it < maxiter:
+    u, it, conv, st = u0, 0, False, _newton_init(u0)
+    while not conv and it < maxiter:
         it += 1
         f, fp, fpp, err = _binary_eval(a, y, side * u, q, lq, l1q)
-        val = f + err
-        if val < best_val:
-            best_val = val
-            best_err = err
-            best_u = u
-        gp = side * fp
-        if gp < 0.0:
-            lo = u
-        elif gp > 0.0:
-            hi = u
-        else:
-            converged = True
-            break
-        dec = gp * gp / fpp if fpp > 0.0 else _INF
-        if dec <= rtol * abs(f) + 0.1 * err:
-            converged = True
-            break
-        un, dx, dxold = _safe_step(u, gp, fpp, lo, hi, dx, dxold)
-        if hi < _INF and hi - lo <= 4.0 * _U * hi:
-            converged = True
-            break
-        u = un
-    return _up(best_val), best_err, side * best_u, it, converged
+        conv, u, st = _newton_step(u, f, side * fp, fpp, err, rtol * abs(f) + 0.1 * err, st)
+    return _up(st[4]), st[5], side * st[6], it, conv
 
 
 @njit(cache=True)

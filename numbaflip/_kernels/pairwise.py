@@ -9,8 +9,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .common import (_GREEDY_L, _INF, STATUS_INTERIOR, STATUS_MAXITER, STATUS_ZERO, _U, _safe_step,
-                     _up, _walk_exponent_bins)
+from .common import (_GREEDY_L, _INF, STATUS_INTERIOR, STATUS_MAXITER, STATUS_ZERO, _U,
+                     _argmax, _argsort_into, _chunk, _greedy_start, _nchunks, _neumaier, _newton_init, _newton_step, _up)
 
 
 @njit(cache=True)
@@ -29,34 +29,40 @@ def _class_sums(a, y, K, sums, sabs, sqs):
 
 @njit(parallel=True, cache=True)
 def _mc_decide(A, y, K, pred, tied, ambiguous):
-    """Parallel over test points: argmax of class sums (lowest index on ties), which rivals are
-    tied with it, and whether float64 cannot decide (then the caller decides exactly)."""
+    """Parallel over contiguous chunks of test points: argmax of class sums (lowest index on
+    ties), which rivals are tied with it, and whether float64 cannot decide (then the caller
+    decides exactly).  The class-sum scratch is allocated once per chunk."""
     m = A.shape[0]
     n = A.shape[1]
     gam = (n + 4) * _U / (1.0 - (n + 4) * _U)
-    for j in prange(m):
+    nch = _nchunks(m)
+    for ch in prange(nch):
+        lo, hi = _chunk(ch, m, nch)
         sums = np.empty(K)
         sabs = np.empty(K)
         sqs = np.empty(K)
-        _class_sums(A[j], y, K, sums, sabs, sqs)
-        c = 0
-        for k in range(1, K):
-            if sums[k] > sums[c]:
-                c = k
-        pred[j] = c
-        amb = False
-        for k in range(K):
-            tied[j, k] = False
-            if k == c:
-                continue
-            diff = sums[c] - sums[k]
-            err = gam * (sabs[c] + sabs[k]) + 2.0 * _U * abs(diff)
-            if diff <= err:
-                if diff == 0.0 and sabs[c] == 0.0 and sabs[k] == 0.0:
-                    tied[j, k] = True  # both sums are exactly zero (no terms or all zero)
-                else:
-                    amb = True
-        ambiguous[j] = amb
+        for j in range(lo, hi):
+            _class_sums(A[j], y, K, sums, sabs, sqs)
+            pred[j], ambiguous[j] = _decide_one(sums, sabs, K, gam, tied[j])
+
+
+@njit(cache=True)
+def _decide_one(sums, sabs, K, gam, tied_row):
+    """(prediction, ambiguous) from the class sums of one test point; fills ``tied_row``."""
+    c = _argmax(sums, K)
+    amb = False
+    for k in range(K):
+        tied_row[k] = False
+        if k == c:
+            continue
+        diff = sums[c] - sums[k]
+        err = gam * (sabs[c] + sabs[k]) + 2.0 * _U * abs(diff)
+        if diff <= err:
+            if diff == 0.0 and sabs[c] == 0.0 and sabs[k] == 0.0:
+                tied_row[k] = True  # both sums are exactly zero (no terms or all zero)
+            else:
+                amb = True
+    return c, amb
 
 
 @njit(cache=True)
@@ -149,12 +155,7 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
         else:
             term, pa, pc, mg = _term_other(x, pm, lpm)
         mag += mg
-        tmp = s + term
-        if abs(s) >= abs(term):
-            comp += (s - tmp) + term
-        else:
-            comp += (term - tmp) + s
-        s = tmp
+        s, comp = _neumaier(s, comp, term)
         dm = pc - pa              # tilted E[−d]
         g += aj * dm
         h += aj * aj * (pa + pc - dm * dm)
@@ -164,23 +165,25 @@ def _pair_eval(a, y, c, r, t, q, pm, lq1, lpm, lp0):
 
 
 @njit(cache=True)
-def _joint_eval(a, y, c, K, t, q, pm, lq1, lpm, lp0, out_f, out_g, out_h, out_err):
+def _joint_eval(a, y, c, K, t, q, pm, lq1, lpm, lp0, scr, out_f, out_g, out_h, out_err):
     """f_cr(t) and derivatives for *every* rival r at one common t, in one pass.
 
     f_cr separates by class: the class-c terms are shared, a point of class k contributes its
     "r-role" term to f_ck and its "other" term to every other rival, so two term evaluations
     per point give all K − 1 objectives.  Plain summation with the bound γ_n Σ|terms| (this
     pass only screens far rivals, whose share of the union bound is negligible).
+    ``scr``: (8, K) float scratch, overwritten.
     """
     n = a.shape[0]
-    hs = np.zeros(K)
-    hg = np.zeros(K)
-    hh = np.zeros(K)
-    gs = np.zeros(K)
-    gg = np.zeros(K)
-    gh = np.zeros(K)
-    mag = np.zeros(K)     # error magnitudes of the r-role terms per class
-    gmag = np.zeros(K)    # ... of the other-role terms per class
+    scr[:, :K] = 0.0
+    hs = scr[0]
+    hg = scr[1]
+    hh = scr[2]
+    gs = scr[3]
+    gg = scr[4]
+    gh = scr[5]
+    mag = scr[6]     # error magnitudes of the r-role terms per class
+    gmag = scr[7]    # ... of the other-role terms per class
     for j in range(n):
         aj = a[j]
         x = t * aj
@@ -222,29 +225,13 @@ def _joint_eval(a, y, c, K, t, q, pm, lq1, lpm, lp0, out_f, out_g, out_h, out_er
 
 
 @njit(cache=True)
-def _greedy_guess_pair(a, y, c, r, q, pm, drift):
-    """Starting t for the pair (c, r) at small q (see :func:`_greedy_guess`): every label
-    move that lowers s_c − s_r costs log((1−q)/p₋) in log-probability and gains
-    b_j = 2α_j (y_j = c, α_j > 0), 2|α_j| (y_j = r, α_j < 0) or |α_j| (other labels), so the
-    minimiser is near L/b_(k) with b_(1) + … + b_(k) ≥ E-gap ``drift``."""
-    sm = np.zeros(2048)
-    buf = np.empty(1)
-    bits = buf.view(np.int64)
-    for j in range(a.shape[0]):
-        b = _pair_gain(a[j], y[j], c, r)
-        if b > 0.0:
-            buf[0] = b
-            sm[(bits[0] >> 52) & 0x7FF] += b
-    return _walk_exponent_bins(sm, drift, math.log1p(-q) - math.log(pm))
-
-
-@njit(cache=True)
-def _pair_gain(aj, lab, c, r):
-    if lab == c:
-        return 2.0 * aj if aj > 0.0 else 0.0
-    if lab == r:
-        return -2.0 * aj if aj < 0.0 else 0.0
-    return abs(aj)
+def _greedy_guess_pair(a, y, c, r, q, pm, drift, hist, hbuf):
+    """Starting t for the pair (c, r) at small q (see :func:`.binary._greedy_guess`): every
+    label move that lowers s_c − s_r costs log((1−q)/p₋) in log-probability and gains
+    b_j = :func:`.common._gain` (α_j, y_j, c, r, 2) (2α_j for y_j = c, α_j > 0; 2|α_j| for
+    y_j = r, α_j < 0; |α_j| for other labels), so the minimiser is near L/b_(k) with
+    b_(1) + … + b_(k) ≥ E-gap ``drift``.  ``hist``, ``hbuf``: scratch (2048 and 1 floats)."""
+    return _greedy_start(a, y, c, r, 2.0, math.log1p(-q) - math.log(pm), drift, hist, hbuf)
 
 
 @njit(cache=True)
@@ -257,44 +244,15 @@ def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead):
     the union bound by at most rtol relative.
     Returns (upper value, error bound, t, iterations, converged).
     """
-    lo = 0.0
-    hi = _INF
-    u = u0
-    best_val = _INF
-    best_err = 0.0
-    best_u = u0
-    converged = False
-    dx = _INF
-    dxold = _INF
-    it = 0
-    while it < maxiter:
+    u, it, conv, st = u0, 0, False, _newton_init(u0)
+    while not conv and it < maxiter:
         it += 1
         f, fp, fpp, err = _pair_eval(a, y, c, r, u, q, pm, lq1, lpm, lp0)
-        val = f + err
-        if val < best_val:
-            best_val = val
-            best_err = err
-            best_u = u
-        if fp < 0.0:
-            lo = u
-        elif fp > 0.0:
-            hi = u
-        else:
-            converged = True
-            break
-        dec = fp * fp / fpp if fpp > 0.0 else _INF
-        atol = 0.0
-        if lead > -_INF:
-            atol = rtol * max(abs(lead), 1.0) * math.exp(min(lead - f, 700.0))
-        if dec <= rtol * abs(f) + 0.1 * err + atol:
-            converged = True
-            break
-        un, dx, dxold = _safe_step(u, fp, fpp, lo, hi, dx, dxold)
-        if hi < _INF and hi - lo <= 4.0 * _U * hi:
-            converged = True
-            break
-        u = un
-    return _up(best_val), best_err, best_u, it, converged
+        # tolerance of a rival far below the lead, scaled by its share of the union bound
+        atol = rtol * max(abs(lead), 1.0) * math.exp(min(lead - f, 700.0)) \
+            if lead > -_INF else 0.0
+        conv, u, st = _newton_step(u, f, fp, fpp, err, rtol * abs(f) + 0.1 * err + atol, st)
+    return _up(st[4]), st[5], st[6], it, conv
 
 
 @njit(cache=True)
@@ -317,10 +275,197 @@ def _lse_up(vals, logw, K, skip):
     return _up(v + 8.0 * _U * (abs(mx) + cnt + abs(v)))
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# The union-bound driver, in steps: screening of rivals, Newton on the lead rival, the other
+# rivals (joint screening pass, then Newton only where it matters), the union bound.
+#
+# Per-chunk scratch ``W`` (12, K), one row per quantity indexed by class slot:
+#   0 class sums, 1 class Σ|α|, 2 class Σα², 3 Gaussian estimate of log B_ck, 4 Newton start,
+#   5 bound on log B_ck, 6 Bernstein bound, 7 sort key (−row 3),
+#   8–11 joint pass at the lead's t: f, f', f'', error bound.
+# --------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _noise_consts(q, Kn):
+    """(p₋, log(1−q), log p₋, log p₀, E[d | Y = c], Var[d] for labels c or r, Var[d] for any
+    other label) of the K-class noise with Kn classes (p₋ = q/(Kn−1), p₀ = (Kn−2)p₋)."""
+    pm = q / (Kn - 1)
+    p0 = q * (Kn - 2) / (Kn - 1)
+    lq1 = math.log1p(-q)
+    lpm = math.log(pm)
+    lp0 = math.log(p0) if p0 > 0.0 else -_INF
+    k1 = 1.0 - q - pm
+    v1 = (1.0 - q + pm) - k1 * k1
+    v0 = 2.0 * pm
+    return pm, lq1, lpm, lp0, k1, v1, v0
+
+
+@njit(cache=True)
+def _bernstein(ed, vd, n, k1, sabs_ck, sqtot, amax):
+    """Bernstein: D − E[D] = Σ α_j (d_j − E d_j), |terms| ≤ b = 2 max|α|, so
+    log P(D ≤ 0) ≤ −E[D]² / (2 (Var D + b E[D] / 3)).  A valid bound with no pass over the
+    data; E[D] rounded down and Var D up by rigorous summation bounds.  0 when E[D] ≤ 0."""
+    gam = (n + 8) * _U
+    ed_lo = ed - 4.0 * gam * k1 * sabs_ck - 8.0 * _U * abs(ed)
+    vd_hi = vd * (1.0 + 8.0 * gam) + 8.0 * gam * sqtot
+    if ed_lo > 0.0:
+        return -ed_lo * ed_lo / (2.0 * (vd_hi + 2.0 * amax * ed_lo / 3.0)) * (1.0 - 16.0 * _U)
+    return 0.0
+
+
+@njit(cache=True)
+def _screen_rivals(a, y, c, tied_row, K, k1, v1, v0, W, t_row):
+    """Class sums, then per rival the Gaussian estimate, the Newton start and the Bernstein
+    bound (rows 0–6 of ``W``); value −inf for c itself, 0 for tied rivals, +inf (to solve)
+    for the others; ``t_row`` zeroed.  Returns whether any rival is tied."""
+    sums, sabs, sqs, approx, guess, vals, bern = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
+    _class_sums(a, y, K, sums, sabs, sqs)
+    sqtot = 0.0
+    for k in range(K):
+        sqtot += sqs[k]
+    amax = 0.0
+    for i in range(a.shape[0]):
+        if abs(a[i]) > amax:
+            amax = abs(a[i])
+    any_tied = False
+    for k in range(K):
+        bern[k] = 0.0
+        t_row[k] = 0.0
+        if k == c or tied_row[k]:
+            any_tied = any_tied or k != c
+            approx[k] = -_INF if k == c else 0.0
+            vals[k] = approx[k]
+            guess[k] = 0.0
+            continue
+        ed = k1 * (sums[c] - sums[k])
+        vd = v1 * (sqs[c] + sqs[k]) + v0 * (sqtot - sqs[c] - sqs[k])
+        if vd > 0.0 and ed > 0.0:
+            guess[k] = ed / vd
+            approx[k] = -0.5 * ed * ed / vd
+            bern[k] = _bernstein(ed, vd, a.shape[0], k1, sabs[c] + sabs[k], sqtot, amax)
+        else:
+            guess[k] = 1.0
+            approx[k] = 0.0
+        vals[k] = _INF
+    return any_tied
+
+
+@njit(cache=True)
+def _solve_lead(a, y, c, tied_row, K, nz, rtol, maxiter, W, order, stack, hist, hbuf, t_row):
+    """Full Newton on the closest rival: the first of ``order`` = argsort(−Gaussian estimate)
+    that is neither c nor tied, started from the greedy guess when that is closer.
+
+    Returns (lead rival or −1, its upper value, its t, error bound, iterations, converged)."""
+    q, pm, lq1, lpm, lp0 = nz
+    key = W[7]
+    for k in range(K):
+        key[k] = -W[3, k]
+    _argsort_into(key, order, stack)
+    lead_k = -1
+    for idx in range(K):
+        k = order[idx]
+        if k != c and not tied_row[k]:
+            lead_k = k
+            break
+    if lead_k < 0:
+        return -1, -_INF, 0.0, 0.0, 0, True
+    u0 = W[4, lead_k]
+    if lq1 - lpm > _GREEDY_L:
+        g2 = _greedy_guess_pair(a, y, c, lead_k, q, pm, W[0, c] - W[0, lead_k], hist, hbuf)
+        if g2 > 0.0 and g2 < u0:
+            u0 = g2
+    v, e, t, it, conv = _pair_newton(a, y, c, lead_k, u0, q, pm, lq1, lpm, lp0, rtol, maxiter,
+                                     -_INF)
+    W[5, lead_k] = min(v, 0.0)
+    t_row[lead_k] = t
+    return lead_k, v, t, e, it, conv
+
+
+@njit(cache=True)
+def _rival_bound(a, y, c, k, nz, rtol, maxiter, far_gap, W, lead, t_lead):
+    """Bound on log B_ck for a rival other than the lead: its Bernstein bound or its value at
+    the lead's t when either is ``far_gap`` below the lead (its share of the union bound is
+    then below e^{−far_gap}), else Newton from the step off the joint evaluation with a
+    tolerance weighted by its share.  Returns (value, error, t, iterations, converged,
+    whether Newton ran)."""
+    q, pm, lq1, lpm, lp0 = nz
+    guess, bern, jf, jg, jh, je = W[4], W[6], W[8], W[9], W[10], W[11]
+    if bern[k] < lead - far_gap:
+        return _up(bern[k]), 0.0, guess[k], 0, True, False
+    if jf[k] + je[k] < lead - far_gap:
+        return _up(jf[k] + je[k]), je[k], t_lead, 0, True, False
+    u0 = t_lead - jg[k] / jh[k] if jh[k] > 0.0 else guess[k]
+    if not (u0 > 0.0 and u0 < _INF):
+        u0 = guess[k]
+    v, e, t, it, conv = _pair_newton(a, y, c, k, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead)
+    return v, e, t, it, conv, True
+
+
+@njit(cache=True)
+def _solve_rivals(a, y, c, tied_row, K, nz, rtol, maxiter, far_gap, W, JS, order, lead_k, lead,
+                  t_lead, iters, maxerr, allconv, t_row):
+    """Every rival but c, the lead and the tied ones, closest first: one joint pass at the
+    lead's t (only if some Bernstein bound is not already far below the lead), then
+    :func:`_rival_bound`.  Rows 5 and 8–11 of ``W``; ``JS``: (8, K) scratch of the joint pass.
+    Returns the running (iterations, largest error bound, all converged)."""
+    q, pm, lq1, lpm, lp0 = nz
+    bern = W[6]
+    need_joint = False
+    for k in range(K):
+        if k != c and k != lead_k and not tied_row[k] and bern[k] >= lead - far_gap:
+            need_joint = True
+    W[8, :] = _INF
+    W[9:12, :] = 0.0
+    if need_joint:
+        _joint_eval(a, y, c, K, t_lead, q, pm, lq1, lpm, lp0, JS, W[8], W[9], W[10], W[11])
+        iters += 2
+    for idx in range(K):
+        k = order[idx]
+        if k == c or k == lead_k or tied_row[k]:
+            continue
+        v, e, t, it, conv, solved = _rival_bound(a, y, c, k, nz, rtol, maxiter, far_gap, W,
+                                                 lead, t_lead)
+        if solved and v > lead:
+            lead = v
+        W[5, k] = min(v, 0.0)
+        t_row[k] = t
+        iters += it
+        if e > maxerr:
+            maxerr = e
+        if not conv:
+            allconv = False
+    return iters, maxerr, allconv
+
+
+@njit(cache=True)
+def _mc_point(a, y, c, tied_row, K, logw, nz, k1, v1, v0, rtol, maxiter, far_gap, W, JS, order,
+              stack, hist, hbuf, t_row, pair_row):
+    """Union bound for one test point with prediction c: (log B, error bound, status,
+    iterations); fills ``t_row`` and ``pair_row``."""
+    any_tied = _screen_rivals(a, y, c, tied_row, K, k1, v1, v0, W, t_row)
+    lead_k, lead, t_lead, maxerr, iters, allconv = _solve_lead(a, y, c, tied_row, K, nz, rtol,
+                                                               maxiter, W, order, stack, hist,
+                                                               hbuf, t_row)
+    iters, maxerr, allconv = _solve_rivals(a, y, c, tied_row, K, nz, rtol, maxiter, far_gap, W,
+                                           JS, order, lead_k, lead, t_lead, iters, maxerr,
+                                           allconv, t_row)
+    for k in range(K):
+        pair_row[k] = W[5, k]
+    # The log-sum-exp of values each within maxerr of the truth is within maxerr too.
+    logb = _lse_up(W[5], logw, K, c)
+    if any_tied:
+        return logb, maxerr, STATUS_ZERO, iters
+    return logb, maxerr, STATUS_INTERIOR if allconv else STATUS_MAXITER, iters
+
+
 @njit(parallel=True, cache=True)
 def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
                out_logb, out_err, out_t, out_pair, out_status, out_iters):
-    """Parallel over test points: union bound over the K−1 rivals of the predicted class.
+    """Parallel over contiguous chunks of test points: union bound over the K−1 rivals of the
+    predicted class (:func:`_mc_point`); every scratch array is allocated once per chunk.
 
     ``K`` class slots are looped over (the classes present in the training set and at most two
     absent ones, see :func:`numbaflip.certify`); ``Kn`` is the number of classes of the noise
@@ -334,150 +479,22 @@ def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
     weighted by their share.  Any t > 0 gives a valid bound, so all of this is sound.
     """
     m = A.shape[0]
-    pm = q / (Kn - 1)
-    p0 = q * (Kn - 2) / (Kn - 1)
-    lq1 = math.log1p(-q)
-    lpm = math.log(pm)
-    lp0 = math.log(p0) if p0 > 0.0 else -_INF
-    k1 = 1.0 - q - pm                 # E[d] for a label of class c
-    v1 = (1.0 - q + pm) - k1 * k1     # Var[d] for a label of class c or r
-    v0 = 2.0 * pm                     # Var[d] for any other label
-    for j in prange(m):
-        a = A[j]
-        c = pred[j]
-        sums = np.empty(K)
-        sabs = np.empty(K)
-        sqs = np.empty(K)
-        _class_sums(a, y, K, sums, sabs, sqs)
-        sqtot = 0.0
-        for k in range(K):
-            sqtot += sqs[k]
-        approx = np.empty(K)
-        guess = np.empty(K)
-        vals = np.empty(K)
-        bern = np.empty(K)
-        any_tied = False
-        amax = 0.0
-        sabtot = 0.0
-        for i in range(a.shape[0]):
-            if abs(a[i]) > amax:
-                amax = abs(a[i])
-        for k in range(K):
-            sabtot += sabs[k]
-        for k in range(K):
-            bern[k] = 0.0
-            out_t[j, k] = 0.0
-            if k == c:
-                approx[k] = -_INF
-                vals[k] = -_INF
-                guess[k] = 0.0
-                continue
-            if tied[j, k]:
-                any_tied = True
-                approx[k] = 0.0
-                vals[k] = 0.0
-                guess[k] = 0.0
-                continue
-            ed = k1 * (sums[c] - sums[k])
-            vd = v1 * (sqs[c] + sqs[k]) + v0 * (sqtot - sqs[c] - sqs[k])
-            if vd > 0.0 and ed > 0.0:
-                guess[k] = ed / vd
-                approx[k] = -0.5 * ed * ed / vd
-                # Bernstein: D − E[D] = Σ α_j (d_j − E d_j), |terms| ≤ b = 2 max|α|, so
-                # log P(D ≤ 0) ≤ −E[D]² / (2 (Var D + b E[D] / 3)).  A valid bound with no pass
-                # over the data; E[D] rounded down and Var D up by rigorous summation bounds.
-                gam = (a.shape[0] + 8) * _U
-                ed_lo = ed - 4.0 * gam * k1 * (sabs[c] + sabs[k]) - 8.0 * _U * abs(ed)
-                vd_hi = vd * (1.0 + 8.0 * gam) + 8.0 * gam * sqtot
-                if ed_lo > 0.0:
-                    bern[k] = -ed_lo * ed_lo / (2.0 * (vd_hi + 2.0 * amax * ed_lo / 3.0)) \
-                        * (1.0 - 16.0 * _U)
-            else:
-                guess[k] = 1.0
-                approx[k] = 0.0
-            vals[k] = _INF
-        iters = 0
-        allconv = True
-        maxerr = 0.0
-        # Closest rival first (largest Gaussian estimate): full Newton.  Then one joint pass at
-        # its t screens all other rivals; only those within far_gap of the lead get Newton.
-        # Tied rivals have B = 1.
-        order = np.argsort(-approx)
-        lead_k = -1
-        for idx in range(K):
-            k = order[idx]
-            if k != c and not tied[j, k]:
-                lead_k = k
-                break
-        lead = -_INF
-        t_lead = 0.0
-        if lead_k >= 0:
-            u0 = guess[lead_k]
-            if lq1 - lpm > _GREEDY_L:
-                g2 = _greedy_guess_pair(a, y, c, lead_k, q, pm, sums[c] - sums[lead_k])
-                if g2 > 0.0 and g2 < u0:
-                    u0 = g2
-            v, e, t, it, conv = _pair_newton(a, y, c, lead_k, u0, q, pm, lq1, lpm,
-                                             lp0, rtol, maxiter, -_INF)
-            lead = v
-            t_lead = t
-            vals[lead_k] = min(v, 0.0)
-            out_t[j, lead_k] = t
-            iters += it
-            maxerr = e
-            if not conv:
-                allconv = False
-        need_joint = False
-        for k in range(K):
-            if k != c and k != lead_k and not tied[j, k] and bern[k] >= lead - far_gap:
-                need_joint = True
-        jf = np.full(K, _INF)
-        jg = np.zeros(K)
-        jh = np.zeros(K)
-        je = np.zeros(K)
-        if need_joint:
-            _joint_eval(a, y, c, K, t_lead, q, pm, lq1, lpm, lp0, jf, jg, jh, je)
-            iters += 2
-        for idx in range(K):
-            k = order[idx]
-            if k == c or k == lead_k or tied[j, k]:
-                continue
-            if bern[k] < lead - far_gap:
-                # Bernstein already makes this rival's share of the union bound negligible.
-                v = _up(bern[k])
-                e = 0.0
-                t = guess[k]
-                it = 0
-                conv = True
-            elif jf[k] + je[k] < lead - far_gap:
-                v = _up(jf[k] + je[k])
-                e = je[k]
-                t = t_lead
-                it = 0
-                conv = True
-            else:
-                # Start from the Newton step off the joint evaluation.
-                u0 = t_lead - jg[k] / jh[k] if jh[k] > 0.0 else guess[k]
-                if not (u0 > 0.0 and u0 < _INF):
-                    u0 = guess[k]
-                v, e, t, it, conv = _pair_newton(a, y, c, k, u0, q, pm, lq1, lpm, lp0,
-                                                 rtol, maxiter, lead)
-                if v > lead:
-                    lead = v
-            vals[k] = min(v, 0.0)
-            out_t[j, k] = t
-            iters += it
-            if e > maxerr:
-                maxerr = e
-            if not conv:
-                allconv = False
-        for k in range(K):
-            out_pair[j, k] = vals[k]
-        out_iters[j] = iters
-        # The log-sum-exp of values each within maxerr of the truth is within maxerr too.
-        out_logb[j] = _lse_up(vals, logw, K, c)
-        out_err[j] = maxerr
-        if any_tied:
-            out_status[j] = STATUS_ZERO
-        else:
-            out_status[j] = STATUS_INTERIOR if allconv else STATUS_MAXITER
+    pm, lq1, lpm, lp0, k1, v1, v0 = _noise_consts(q, Kn)
+    nz = (q, pm, lq1, lpm, lp0)
+    nch = _nchunks(m)
+    for ch in prange(nch):
+        lo, hi = _chunk(ch, m, nch)
+        W = np.empty((12, K))
+        JS = np.empty((8, K))
+        order = np.empty(K, np.int64)
+        stack = np.empty((64, 2), np.int64)
+        hist = np.empty(2048)
+        hbuf = np.empty(1)
+        for j in range(lo, hi):
+            logb, err, st, it = _mc_point(A[j], y, pred[j], tied[j], K, logw, nz, k1, v1, v0,
+                                          rtol, maxiter, far_gap, W, JS, order, stack, hist,
+                                          hbuf, out_t[j], out_pair[j])
+            out_logb[j] = logb
+            out_err[j] = err
+            out_status[j] = st
+            out_iters[j] = it
