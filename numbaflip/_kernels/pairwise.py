@@ -118,16 +118,19 @@ def _term_cr(x, is_c, q, pm, lq1, lpm, lp0):
 @njit(cache=True)
 def _term_other(x, pm, lpm):
     """Log-MGF term of a training point with any other label: log1p(4p₋ sinh²(x/2))."""
-    if abs(x) < 20.0:
-        # 4 sinh²(x/2) = expm1(x)² / (1 + expm1(x)): one transcendental, no cancellation
-        ep_ = math.expm1(x)
+    ax = abs(x)
+    if ax < 20.0:
+        # 4 sinh²(x/2) = expm1(|x|)² / (1 + expm1(|x|)): the term is even in x, and with |x|
+        # neither expm1 nor 1 + expm1 cancels (x < 0 directly would: error ~u·e^|x|)
+        ep_ = math.expm1(ax)
         ex = 1.0 + ep_
         s4 = ep_ * ep_ / ex
         zz = 1.0 + pm * s4
         term = math.log1p(pm * s4)
-        pa = pm / (ex * zz)
-        pc = pm * ex / zz
-        return term, pa, pc, 6.0 * abs(term) + 2.0 * abs(x) * (pa + pc)
+        lo = pm / (ex * zz)        # tilted mass of the side e^{−|x|}
+        hi = pm * ex / zz          # and of the side e^{+|x|}
+        pa, pc = (lo, hi) if x >= 0.0 else (hi, lo)
+        return term, pa, pc, 6.0 * abs(term) + 2.0 * ax * (pa + pc)
     l1m2 = math.log1p(-2.0 * pm)
     term, mx, pa, pc = _lse3(lpm - x, l1m2, lpm + x)
     return term, pa, pc, 2.0 * abs(lpm) + abs(x) + abs(l1m2) + abs(mx) + abs(term) + 2.0
