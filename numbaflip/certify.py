@@ -13,6 +13,7 @@ import numpy as np
 
 from ._kernels import binary as _kb
 from ._kernels import common as _kc
+from ._kernels import histogram as _kh
 from ._kernels import pairwise as _kp
 from . import rules as _rules
 from .config import block_rows, config
@@ -55,6 +56,20 @@ class _Engine:
         self.err = np.zeros(m)
         self.status = np.zeros(m, np.int8)
         self.iters = np.zeros(m, np.int64)
+        #: rows whose bound is already as good as a full pass could make it (histogram
+        #: sandwich closed): the mp refinement skips them
+        self.settled = np.zeros(m, np.bool_)
+        self.hist = {"closed": 0, "full_pass": 0, "buckets": 0}
+        if config.chernoff_engine not in ("auto", "histogram", "passes"):
+            from .errors import NumbaflipInputError
+            raise NumbaflipInputError(
+                f"numbaflip.config.config.chernoff_engine = {config.chernoff_engine!r}; use "
+                "'auto', 'histogram' or 'passes'.")
+        self.engine = config.chernoff_engine
+        if self.engine == "auto":
+            self.engine = "histogram" if n >= config.histogram_min_n else "passes"
+        if num_classes is not None:
+            self.engine = "passes"   # the K-class histogram engine is not written yet
         self.slots = None
         if num_classes is None:
             self.t = np.full(m, np.nan)
@@ -111,10 +126,60 @@ class _Engine:
         t = np.empty(b)
         st = np.empty(b, np.int8)
         it = np.empty(b, np.int64)
-        _kb._binary_driver(A, self.y, self.q, side, degen, guess, config.newton_rtol,
-                           config.newton_maxiter, logb, err, t, st, it)
+        if self.engine == "histogram":
+            interior = (degen == _kc.DEGEN_INTERIOR) & (side != 0)
+            rest = np.flatnonzero(~interior)
+            if rest.size:   # degenerate cases: analytic, no Newton (math.md §2)
+                self._binary_passes(A[rest], side[rest], degen[rest], guess[rest], rest, logb,
+                                    err, t, st, it)
+            self._binary_histogram(A, sl, np.flatnonzero(interior), side, guess, logb, err,
+                                   t, st, it)
+        else:
+            self._binary_passes(A, side, degen, guess, slice(None), logb, err, t, st, it)
         self._store_bound(sl, logb, err)
         self.t[sl], self.status[sl], self.iters[sl] = t, st, it
+
+    def _binary_passes(self, A, side, degen, guess, where, logb, err, t, st, it):
+        """The full-pass engine on rows ``where`` of the block outputs."""
+        b = A.shape[0]
+        o = [np.empty(b), np.empty(b), np.empty(b), np.empty(b, np.int8), np.empty(b, np.int64)]
+        _kb._binary_driver(np.ascontiguousarray(A), self.y, self.q, side, degen, guess,
+                           config.newton_rtol, config.newton_maxiter, *o)
+        for out, val in zip((logb, err, t, st, it), o):
+            out[where] = val
+
+    def _binary_histogram(self, A, sl, rows, side, guess, logb, err, t, st, it):
+        """Histogram engine (math.md §2b) on the interior ``rows``: certified U(t̂) where the
+        sandwich closes (radius(U) = radius(lower bound on min f) for every bound), else the
+        full-pass Newton started at t̂, keeping the smaller of the two valid bounds."""
+        if rows.size == 0:
+            return
+        low = np.full(A.shape[0], -np.inf)
+        nb = np.zeros(A.shape[0], np.int64)
+        _kh.hist_binary_driver(A, self.y, self.q, side, guess, rows, config.newton_maxiter,
+                               logb, err, t, low, nb)
+        st[rows] = _kc.STATUS_INTERIOR
+        it[rows] = 0
+        hi = self._radii(logb[rows] + self.q_shift)
+        lo = self._radii(low[rows] - self.q_shift)
+        open_ = np.zeros(rows.size, np.bool_)
+        for k in hi:
+            open_ |= hi[k] != lo[k]
+        redo = rows[open_]
+        self.settled[sl][rows[~open_]] = True
+        self.hist["closed"] += int(rows.size - redo.size)
+        self.hist["full_pass"] += int(redo.size)
+        self.hist["buckets"] += int(nb[rows].sum())
+        if redo.size:
+            lb, e2, t2, it2 = np.empty_like(logb), np.empty_like(err), np.empty_like(t), \
+                np.zeros_like(it)
+            conv = np.ones(A.shape[0], np.bool_)
+            _kh.full_pass_rows(A, self.y, self.q, side, np.abs(t), redo, config.newton_rtol,
+                               config.newton_maxiter, lb, e2, t2, it2, conv)
+            better = redo[lb[redo] < logb[redo]]
+            logb[better], err[better], t[better] = lb[better], e2[better], t2[better]
+            it[redo] = it2[redo]
+            st[redo] = np.where(conv[redo], _kc.STATUS_INTERIOR, _kc.STATUS_MAXITER)
 
     def _store_bound(self, sl, logb, err):
         fin = np.isfinite(logb)
@@ -180,6 +245,8 @@ class _Engine:
         finite = np.isfinite(logb) & (self.status[sl] != _kc.STATUS_LIMIT)
         if self.precision == "mp":
             rows = np.flatnonzero(finite)
+        elif self.settled[sl].all():
+            return
         else:
             lower = logb - 2.0 * self.err[sl]
             hi = self._radii(logb)
@@ -187,7 +254,7 @@ class _Engine:
             diff = np.zeros(logb.shape, bool)
             for k in hi:
                 diff |= hi[k] != lo[k]
-            rows = np.flatnonzero(diff & finite)
+            rows = np.flatnonzero(diff & finite & ~self.settled[sl])
         if rows.size == 0:
             return
         from . import precision as _mp
@@ -274,6 +341,7 @@ def _result(engine, pb, *, learner):
         status=e.status, t_star=e.t, pair_log_b=e.pair, q=e.qv.given,
         num_classes=e.num_classes, n=e.n, bounds=e.bounds, lam=lam,
         info={"newton_iterations": e.iters, "mp_refined": e.n_mp, "precision": e.precision,
+              "histogram": dict(e.hist, engine=e.engine),
               "pair_classes": getattr(e, "pair_classes", None)},
         prediction_index=e.pred, classes_=classes, metadata=metadata)
 

@@ -15,6 +15,13 @@ class Config:
     newton_rtol: float = 1e-13
     #: Newton iteration cap per (test point, rival) problem.
     newton_maxiter: int = 100
+    #: How the binary Chernoff bound is searched and certified: "histogram" (bucketed α, one
+    #: pass, Newton on buckets, certified sandwich, full pass only where it does not close;
+    #: math.md §2b), "passes" (Newton with a full pass over α per step; the reference), or
+    #: "auto": histogram from ``histogram_min_n`` training points on, where it pays off.
+    chernoff_engine: str = "auto"
+    #: Smallest n for which "auto" uses the histogram engine.
+    histogram_min_n: int = 4096
     #: Bytes of one block of alpha (block rows × n × 8); bounds the memory of certify.
     block_bytes: int = 256 * 2 ** 20
     #: Test points per alpha block; None: as many as fit in ``block_bytes``.

@@ -84,7 +84,8 @@ QUICK_SIZES = {
 }
 DEFAULT_QS = ("0.3", "0.01", "1e-4")
 DEFAULT_BOUNDS = ("kl", "tight", "exact")
-PHASES = ("alpha", "decide", "chernoff", "refine", "thresholds", "radii", "exact")
+PHASES = ("alpha", "decide", "histogram", "chernoff", "refine", "thresholds", "radii",
+          "exact")
 SEED = 20200712
 
 
@@ -95,6 +96,34 @@ def _log(msg):
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+#: Real-data sizes (--data fashion): Fashion-MNIST with label-free PCA features (fitted on the
+#: training images of all classes, no labels) plus the intercept column certify adds.
+#: a: binary, Trouser (1) against Sneaker + Ankle boot (7, 9), n=13007 sampled from the
+#: 18000 training images of those classes, m=2163 from their 3000 test images, 50 components;
+#: b: all 10 classes, the full 60000 / 10000 split, 30 components.
+FASHION_SIZES = {"a": (None, 13007, 50, 2163), "b": (10, 60000, 30, 10000)}
+
+
+def fashion_problem(K, n, k, m, seed=SEED):
+    """Fashion-MNIST (Debian package dataset-fashion-mnist) at the sizes of FASHION_SIZES."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import load_mnist_dir, pca_basis, pca_project
+    Xtr, ytr, Xte, yte = load_mnist_dir(FASHION_DIR)
+    mean, V = pca_basis(Xtr[::3] / 255.0, k)          # label-free: images only
+    rng = np.random.default_rng(seed)
+    if K is None:
+        tr = np.flatnonzero(np.isin(ytr, (1, 7, 9)))
+        te = np.flatnonzero(np.isin(yte, (1, 7, 9)))
+        tr = np.sort(rng.choice(tr, size=n, replace=False))
+        te = np.sort(rng.choice(te, size=m, replace=False))
+        to01 = lambda v: (v != 1).astype(np.int64)    # noqa: E731
+        return (pca_project(Xtr[tr] / 255.0, mean, V), to01(ytr[tr]),
+                pca_project(Xte[te] / 255.0, mean, V), to01(yte[te]))
+    return (pca_project(Xtr[:n] / 255.0, mean, V), ytr[:n],
+            pca_project(Xte[:m] / 255.0, mean, V), yte[:m])
+
 
 def make_problem(K, n, k, m, seed=SEED):
     """Seeded synthetic problem: (X_train, y_train, X_test, y_test)."""
@@ -170,6 +199,7 @@ def instrumented(timer):
     cert_mod = import_module("numbaflip.certify")
     kb = import_module("numbaflip._kernels.binary")
     kp = import_module("numbaflip._kernels.pairwise")
+    kh = import_module("numbaflip._kernels.histogram")
     exact_mod = import_module("numbaflip.exact")
     cache_mod = import_module("numbaflip.tight.cache")
     radius_mod = import_module("numbaflip.tight.radius")
@@ -180,6 +210,7 @@ def instrumented(timer):
         (alpha_mod.RidgeAlpha, "blocks", "alpha"),        # generator: timed per block
         (kb, "_binary_decide", "decide"), (kp, "_mc_decide", "decide"),
         (kb, "_binary_driver", "chernoff"), (kp, "_mc_driver", "chernoff"),
+        (kh, "hist_binary_driver", "histogram"), (kh, "full_pass_rows", "chernoff"),
         (cert_mod._Engine, "_refine_block", "refine"),
         (exact_mod, "exact_radius", "exact"),
         (cert_mod, "kl_radius", "radii"), (tight_pkg, "tight_radius", "radii"),
@@ -223,8 +254,9 @@ def result_digest(res) -> str:
     return h.hexdigest()[:16]
 
 
-def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
-    """Benchmark one size for every q; returns a JSON-able dict."""
+def run_size(name, spec, qs, bounds, ref_points, seed=SEED, data="synthetic",
+             engines=("histogram", "passes")):
+    """Benchmark one size for every q and Chernoff engine; returns a JSON-able dict."""
     import resource
 
     import numba
@@ -235,27 +267,30 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
     from numbaflip.tight import cache as tables_mod
     K, n, k, m = spec
     out = {"size": name, "K": K, "n": n, "k": k, "m": m, "load_before": os.getloadavg(),
-           "threads": numba.get_num_threads(), "runs": []}
+           "threads": numba.get_num_threads(), "runs": [], "data": data}
     t0 = time.perf_counter()
-    X, y, H, yt = make_problem(K, n, k, m, seed)
+    X, y, H, yt = (fashion_problem if data == "fashion" else make_problem)(K, n, k, m, seed)
     out["data_seconds"] = time.perf_counter() - t0
     _warm_up()
     results = {}
-    for q in qs:
+    for q, eng in [(q, e) for q in qs for e in engines]:
         tables_mod.clear_memory_cache()
         lam = numbaflip.default_lambda(X, float(q))
         timer = PhaseTimer()
-        _log(f"size {name}: numbaflip q={q} ...")
+        _log(f"size {name}: numbaflip q={q} engine={eng} ...")
+        numbaflip.config.config.chernoff_engine = eng
         with instrumented(timer):
             t0 = time.perf_counter()
             res = numbaflip.certify(X, y, H, q=q, lam=lam, bounds=bounds, num_classes=K,
                                     progress=False)
             wall = time.perf_counter() - t0
+        numbaflip.config.reset()
         ph = {p: timer.seconds.get(p, 0.0) for p in PHASES}
         it = np.asarray(res.info["newton_iterations"], dtype=np.int64)
         evals = int(it.sum())
         run = {
-            "q": q, "lam": lam, "wall": wall, "phases": ph,
+            "q": q, "engine": eng, "lam": lam, "wall": wall, "phases": ph,
+            "histogram": res.info.get("histogram"),
             "kl_tight": wall - ph["exact"] if any(b in bounds for b in ("kl", "tight")) else None,
             "exact_alone": ph["alpha"] + ph["decide"] + ph["exact"] if "exact" in bounds else None,
             "newton_mean": float(it.mean()), "newton_max": int(it.max()),
@@ -269,22 +304,25 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
             "digest": result_digest(res),
             "load_after": os.getloadavg(),
         }
-        _log(f"size {name}: q={q} numbaflip {wall:.2f} s  {ph}")
+        _log(f"size {name}: q={q} {eng} numbaflip {wall:.2f} s  {ph}")
         out["runs"].append(run)
-        results[q] = res
+        results[q, eng] = res
     out["maxrss_mb_numbaflip"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     rng = np.random.default_rng(seed + 1)
     npts = min(m, ref_points)
     rows = np.sort(rng.choice(m, size=npts, replace=False))
     scale = m / npts
+    refs = {}
     for run in out["runs"]:
         q = run["q"]
-        res = results[q]
-        _log(f"size {name}: reference q={q} on {npts} of {m} points ...")
-        t0 = time.perf_counter()
-        ref = R.certify_reference(X, y, H[rows], q=q, lam=run["lam"], bounds=bounds,
-                                  num_classes=K)
-        wall = time.perf_counter() - t0
+        res = results[q, run["engine"]]
+        if q not in refs:   # one reference run per q, compared with every engine
+            _log(f"size {name}: reference q={q} on {npts} of {m} points ...")
+            t0 = time.perf_counter()
+            ref = R.certify_reference(X, y, H[rows], q=q, lam=run["lam"], bounds=bounds,
+                                      num_classes=K)
+            refs[q] = (ref, time.perf_counter() - t0)
+        ref, wall = refs[q]
         tm = ref.timings
         smoothing = any(b in ("kl", "tight") for b in bounds)
         run["ref"] = {
@@ -308,13 +346,14 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED):
 def _worker_main(payload):
     args = json.loads(payload)
     out = run_size(args["name"], tuple(args["spec"]), args["qs"], tuple(args["bounds"]),
-                   args["ref_points"])
+                   args["ref_points"], data=args["data"], engines=tuple(args["engines"]))
     print("BENCH-JSON " + json.dumps(out), flush=True)
 
 
-def _run_size_subprocess(name, spec, qs, bounds, ref_points):
+def _run_size_subprocess(name, spec, qs, bounds, ref_points, data, engines):
     payload = json.dumps({"name": name, "spec": list(spec), "qs": list(qs),
-                          "bounds": list(bounds), "ref_points": ref_points})
+                          "bounds": list(bounds), "ref_points": ref_points, "data": data,
+                          "engines": list(engines)})
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="numbaflip-bench-tables-") as tdir:
         env["NUMBAFLIP_TABLE_DIR"] = tdir
@@ -441,6 +480,16 @@ def _load(t):
     return "/".join(f"{v:.1f}" for v in t[:1]) if t else "?"
 
 
+def _qe(r):
+    return f"{r['q']} {r.get('engine', '')}".strip()
+
+
+def _closed(r):
+    h = r.get("histogram") or {}
+    tot = h.get("closed", 0) + h.get("full_pass", 0)
+    return f"{h['closed']}/{tot}" if tot else "–"
+
+
 def render(report):
     """The Markdown report (main table first: numbaflip vs reference, with the ratio)."""
     mi = report["machine"]
@@ -452,7 +501,11 @@ def render(report):
              f"(git {mi.get('git', '?')}); "
              f"{mi['date']}.  Generated by `scripts/bench.py {' '.join(report['argv'])}`"
              f"{' (quick: tiny sizes, smoke test only)' if report['quick'] else ''}.\n")
-    L.append("Synthetic seeded data (Gaussian features, noisy linear teacher).  Warm JIT cache. "
+    fashion = any(sz.get("data") == "fashion" for sz in report["sizes"])
+    L.append(("Fashion-MNIST, label-free PCA features (FASHION_SIZES: a = binary Trouser vs "
+              "Sneaker+Ankle boot, b = 10 classes, full split).  " if fashion else
+              "Synthetic seeded data (Gaussian features, noisy linear teacher).  ") +
+             "Warm JIT cache. "
              "Seconds of wall time.  *Reference* = `scripts/reference.py` (NumPy/SciPy), timed "
              "on a random subsample of test points and extrapolated linearly to all m "
              "(fixed costs — Gram matrix + Cholesky, threshold table — counted once).  *Agree* = disagreements with numbaflip on that "
@@ -470,7 +523,7 @@ def render(report):
             agree = "/".join(str(ag.get(b, "–")) for b in ("prediction", "kl", "tight",
                                                              "exact"))
             L.append(
-                f"| {s['size']} | {s['K'] or 2} | {s['n']} | {s['k']} | {s['m']} | {r['q']} | "
+                f"| {s['size']} | {s['K'] or 2} | {s['n']} | {s['k']} | {s['m']} | {_qe(r)} | "
                 f"{_f(r['kl_tight'])} | {_f(ref.get('kl_tight'))} | "
                 f"{_ratio(ref.get('kl_tight'), r['kl_tight'])} | {_f(r['exact_alone'])} | "
                 f"{_f(ref.get('exact_alone'))} | {_ratio(ref.get('exact_alone'), r['exact_alone'])}"
@@ -485,7 +538,7 @@ def render(report):
     L.append("|---|---|---|---|")
     for s in report["sizes"]:
         for r in s["runs"]:
-            L.append(f"| {s['size']} | {r['q']} | {','.join(sorted(r['median_radius']))} | "
+            L.append(f"| {s['size']} | {_qe(r)} | {','.join(sorted(r['median_radius']))} | "
                      f"`{r.get('digest', '–')}` |")
     L.append("")
     L.append("## numbaflip phases (seconds, exclusive) and Newton profile\n")
@@ -493,17 +546,23 @@ def render(report):
              "functions it calls.  *evals/pt*: objective evaluations (passes over the n "
              "training points) per test point, summed over the K−1 rivals for K classes "
              "(`res.info['newton_iterations']`).  *ns/term*: chernoff seconds × threads / "
-             "(Σ evals × n).  *mp*: points re-evaluated in mpmath.\n")
-    L.append("| size | q | " + " | ".join(PHASES) + " | certify wall | evals/pt mean/med/max | "
-             "ns/term | mp | accuracy | median radius (kl/tight/exact) |")
-    L.append("|---|---|" + "---|" * len(PHASES) + "---|---|---|---|---|---|")
+             "(Σ evals × n).  *mp*: points re-evaluated in mpmath.  *histogram*: bucket build, "
+             "Newton on buckets and the certified evaluation (one kernel); *× alpha*: certify "
+             "wall over the alpha phase; *sandwich closed*: points the histogram bound settled "
+             "(radius of U = radius of the lower bound on min f for every bound) out of those it "
+             "ran on — the others get one full-pass Newton from t̂.\n")
+    L.append("| size | q engine | " + " | ".join(PHASES) + " | certify wall | × alpha | "
+             "sandwich closed | evals/pt mean/med/max | ns/term | mp | accuracy | "
+             "median radius (kl/tight/exact) |")
+    L.append("|---|---|" + "---|" * len(PHASES) + "---|---|---|---|---|---|---|---|")
     for s in report["sizes"]:
         for r in s["runs"]:
             ph = r["phases"]
             med = "/".join(_f(r["median_radius"].get(b), 0) if b in r["median_radius"] else "–"
                            for b in ("kl", "tight", "exact"))
-            L.append(f"| {s['size']} | {r['q']} | " + " | ".join(_f(ph[p], 3) for p in PHASES)
-                     + f" | {_f(r['wall'])} | {r['newton_mean']:.1f}/{r['newton_p50']:.0f}/"
+            L.append(f"| {s['size']} | {_qe(r)} | " + " | ".join(_f(ph[p], 3) for p in PHASES)
+                     + f" | {_f(r['wall'])} | {_ratio(r['wall'], ph['alpha'])} | {_closed(r)} | "
+                     f"{r['newton_mean']:.1f}/{r['newton_p50']:.0f}/"
                      f"{r['newton_max']} | {_f(r['ns_per_term'], 1)} | {r['mp_refined']} | "
                      f"{r['accuracy']:.3f} | {med} |")
     L.append("")
@@ -517,7 +576,7 @@ def render(report):
             if not ref:
                 continue
             tm = ref["timings"]
-            L.append(f"| {s['size']} | {r['q']} | {ref['points']} | "
+            L.append(f"| {s['size']} | {_qe(r)} | {ref['points']} | "
                      f"{_f(tm.get('alpha_setup'), 3)} | {_f(tm['alpha'], 3)} | "
                      f"{_f(tm['chernoff'], 3)} | {_f(tm['thresholds'], 3)} | "
                      f"{_f(tm['radii'], 3)} | {_f(tm['exact'], 3)} | {ref['evals_mean']:.1f} |")
@@ -555,6 +614,11 @@ def build_parser():
     p.add_argument("--qs", default=",".join(DEFAULT_QS), help="comma-separated q values")
     p.add_argument("--bounds", default=",".join(DEFAULT_BOUNDS), help="subset of kl,tight,exact")
     p.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    p.add_argument("--data", choices=("synthetic", "fashion"), default="synthetic",
+                   help="synthetic seeded data, or Fashion-MNIST at the sizes of FASHION_SIZES "
+                        "(needs the Debian package dataset-fashion-mnist)")
+    p.add_argument("--engines", default="histogram,passes",
+                   help="Chernoff engines to time (config.chernoff_engine), comma-separated")
     p.add_argument("--ref-points", type=int, default=50,
                    help="test points the reference is timed on (extrapolated to m)")
     p.add_argument("--first-call", default="cold,warm",
@@ -569,7 +633,7 @@ def main(argv=None):
     if args._worker:
         _worker_main(args._worker)
         return 0
-    table = QUICK_SIZES if args.quick else SIZES
+    table = QUICK_SIZES if args.quick else FASHION_SIZES if args.data == "fashion" else SIZES
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     for s in sizes:
         if s not in table:
@@ -583,7 +647,9 @@ def main(argv=None):
         report["first_call"] = first_call_times(bounds, modes)
     for s in sizes:
         _log(f"size {s}: {table[s]}")
-        report["sizes"].append(_run_size_subprocess(s, table[s], qs, bounds, args.ref_points))
+        report["sizes"].append(_run_size_subprocess(
+            s, table[s], qs, bounds, args.ref_points, args.data,
+            [e.strip() for e in args.engines.split(",") if e.strip()]))
     text = render(report)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:

@@ -3,8 +3,10 @@ and log B.
 
 - ``pred`` and ``radius_kl`` reproduced exactly; ``radius_tight`` exactly (when the tight bound
   is available);
-- log B: the float64 estimate (``log_p_wrong − log_p_wrong_err``) within 1e−9 relative, and the
-  reported upper bound ``log_p_wrong`` never below the exact value (it is an upper bound);
+- log B: the float64 estimate (``log_p_wrong − log_p_wrong_err``) within 1e−9 relative (full-pass
+  engine), and the reported upper bound ``log_p_wrong`` never below the exact value (it is an
+  upper bound); with the histogram engine the same radii and an interval
+  [log_p_wrong − 2·err, log_p_wrong] that holds the exact value;
 - no radius ever above ``radius_tight`` (over-certification), nor above the brute-force true
   radius where the case has one;
 - cases with features: certifying from X, T and λ gives the same predictions and radii;
@@ -37,14 +39,23 @@ def _bounds():
     return ("kl", "tight")
 
 
+def _certify_all(engine):
+    out = {}
+    try:
+        numbaflip.config.config.chernoff_engine = engine
+        for p in FILES:
+            d, A, y, nc = _load(p)
+            out[p.name] = (d, numbaflip.certify_alpha(A, y, q=d["q"], num_classes=nc,
+                                                      bounds=_bounds()))
+    finally:
+        numbaflip.config.reset()
+    return out
+
+
 @pytest.fixture(scope="module")
 def results():
-    out = {}
-    for p in FILES:
-        d, A, y, nc = _load(p)
-        out[p.name] = (d, numbaflip.certify_alpha(A, y, q=d["q"], num_classes=nc,
-                                                  bounds=_bounds()))
-    return out
+    """Full-pass engine: log B to 1e−9 (the histogram engine is checked separately)."""
+    return _certify_all("passes")
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -65,6 +76,32 @@ def test_case(path, results):
         assert mpmath.mpf(float(got)) >= ref, f"{where}: upper bound below the exact value"
         est = got - res.log_p_wrong_err[j]
         assert abs(mpmath.mpf(float(est)) - ref) <= 1e-9 * abs(ref), (where, got, ref)
+
+
+@pytest.fixture(scope="module")
+def results_histogram():
+    """The same cases with the histogram engine forced ("auto" uses it from n = 4096 on)."""
+    return _certify_all("histogram")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_case_histogram_engine(path, results_histogram):
+    """Same predictions and radii; log_p_wrong a valid upper bound whose interval
+    [log_p_wrong − 2·err, log_p_wrong] holds the exact value (the sandwich of math.md §2b)."""
+    d, res = results_histogram[path.name]
+    for j, o in enumerate(d["outputs"]):
+        where = f"{path.stem}[{j}]"
+        assert res.prediction[j] == o["pred"], where
+        assert res.radius["kl"][j] == o["radius_kl"], where
+        assert res.radius["tight"][j] == o["radius_tight"], where
+        ref = _ref_logb(o)
+        got = res.log_p_wrong[j]
+        if ref == -np.inf:
+            assert got == -np.inf, where
+            continue
+        assert mpmath.mpf(float(got)) >= ref, f"{where}: upper bound below the exact value"
+        low = got - 2 * res.log_p_wrong_err[j]
+        assert mpmath.mpf(float(low)) <= ref + 1e-9 * abs(ref), (where, got, ref)
 
 
 BRUTE_FORCE_FILES = [p for p in FILES if "bruteforce" in p.name]
