@@ -18,7 +18,7 @@ argmax of K linear scores plus Gumbel noise) and each q:
   ``thresholds`` (numbaflip.tight.cache.get_log_thresholds: tight-threshold table load or
   computation; tables are cached on disk — a fresh cache directory is used per run, so only
   tables shipped in ``<repo>/precomputed`` are found without computing), ``radii``
-  (kl_radius + tight_radius outside the table), ``exact`` (exact_radius).
+  (kl_radius + tight_radius outside the table), ``exact`` (exact._exact_k: kernels plus the exact-rational rows).
   Derived totals: *kl+tight* = the call's wall time minus ``exact``; *exact alone* = alpha +
   decide + exact (what ``certify(bounds=("exact",))`` runs).  The Newton profile comes from
   ``res.info["newton_iterations"]`` (objective evaluations per test point, summed over rivals
@@ -212,7 +212,7 @@ def instrumented(timer):
         (kb, "_binary_driver", "chernoff"), (kp, "_mc_driver", "chernoff"),
         (kh, "hist_binary_driver", "histogram"), (kh, "full_pass_rows", "chernoff"),
         (cert_mod._Engine, "_refine_block", "refine"),
-        (exact_mod, "exact_radius", "exact"),
+        (exact_mod, "_exact_k", "exact"),   # what certify calls for the exact bound
         (cert_mod, "kl_radius", "radii"), (tight_pkg, "tight_radius", "radii"),
         (cache_mod, "get_log_thresholds", "thresholds"),
         (radius_mod._tables, "get_log_thresholds", "thresholds"),
