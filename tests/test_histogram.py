@@ -23,12 +23,12 @@ N2 = 2 * HG.N_BUCKETS
 
 
 def _hist(a, y):
-    scratch = (np.zeros(N2), np.zeros(N2), np.zeros(N2), np.empty(N2, np.int64))
+    acc = np.zeros((N2, 3))
     H = np.empty((N2, 6))
     nb = HG.build_histogram(np.ascontiguousarray(a, dtype=np.float64),
-                            np.ascontiguousarray(y, dtype=np.int64), *scratch, H,
-                            np.empty(1, np.int64))
-    assert all(not s.any() for s in scratch[:3]), "scratch must be left zero"
+                            np.ascontiguousarray(y, dtype=np.int64), acc,
+                            np.empty(N2, np.int64), H, np.empty(1, np.int64))
+    assert not acc.any(), "scratch must be left zero"
     return H, nb
 
 
@@ -112,9 +112,10 @@ def test_lower_bound_is_below_every_value(q):
         # minimise the exact f on a grid + refinement in mpmath; the bound must sit below
         side = 1.0 if ((1 - 2 * q) * a[y == 1].sum() + q * a.sum()) > 0.5 else -1.0
         u = HG._newton_model(H, nb, side, 1.0, q, lq, l1q, 200)
+        u, d, hs, rd = HG._polish(H, nb, side, u, q, lq, l1q, 3)
         t = side * u
         m, e = HG.model_value(H, nb, t, q, lq, l1q)
-        low = HG._lower_bound(H, nb, t, m, e, q, lq, l1q)
+        low = HG._lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q)
         with mpmath.workdps(30):
             tmin = mpmath.findroot(lambda s: _f_mp(a, y, q, s, deriv=True), t)
             fmin = _f_mp(a, y, q, tmin)

@@ -105,11 +105,11 @@ def _centre_bits(b, k):
 
 
 @njit(cache=True)
-def build_histogram(a, y, cnt, s1, s2, occ, out, cb):
+def build_histogram(a, y, acc, occ, out, cb):
     """One pass over α: per (label, bucket) the count, Σδ and Σδ²; returns the number of
     occupied buckets, written to ``out`` rows (label, a₀, h, c, Ŝ₁, Ŝ₂).
 
-    Scratch ``cnt``, ``s1``, ``s2`` (2·N_BUCKETS) must be zero on entry and are zero on exit;
+    Scratch ``acc`` (2·N_BUCKETS, 3: count, Σδ, Σδ²) must be zero on entry and is zero on exit;
     ``occ`` (2·N_BUCKETS), ``out`` (2·N_BUCKETS, 6) and ``cb`` (1 int64) are overwritten.
     """
     top = _top_exponent(a)
@@ -119,26 +119,26 @@ def build_histogram(a, y, cnt, s1, s2, occ, out, cb):
     for i in range(a.shape[0]):
         kb = _bucket_of(bits[i], top)
         k = kb + (N_BUCKETS if y[i] == 1 else 0)
-        if cnt[k] == 0.0:
+        if acc[k, 0] == 0.0:
             occ[nocc] = k
             nocc += 1
         cb[0] = _centre_bits(bits[i], kb)
         d = a[i] - cf[0]       # exact (Sterbenz; a₀ = 0 in the centre bucket)
-        cnt[k] += 1.0
-        s1[k] += d
-        s2[k] += d * d
+        acc[k, 0] += 1.0
+        acc[k, 1] += d
+        acc[k, 2] += d * d
     for j in range(nocc):
         k = occ[j]
         a0, h = _bucket_centre(k % N_BUCKETS, top)
         out[j, 0] = 1.0 if k >= N_BUCKETS else 0.0
         out[j, 1] = a0
         out[j, 2] = h
-        out[j, 3] = cnt[k]
-        out[j, 4] = s1[k]
-        out[j, 5] = s2[k]
-        cnt[k] = 0.0
-        s1[k] = 0.0
-        s2[k] = 0.0
+        out[j, 3] = acc[k, 0]
+        out[j, 4] = acc[k, 1]
+        out[j, 5] = acc[k, 2]
+        acc[k, 0] = 0.0
+        acc[k, 1] = 0.0
+        acc[k, 2] = 0.0
     return nocc
 
 
@@ -323,23 +323,24 @@ def coarsen(H, nb, keys, C):
 @njit(cache=True)
 def _polish(H, nb, side, u, q, lq, l1q, steps):
     """A few plain Newton steps on the model slope from a nearby u (each clamped to a factor
-    of 2), for the fine buckets after the coarse search."""
+    of 2), for the fine buckets after the coarse search.  Returns u and the slope model
+    (D, Hs, Rd) evaluated at t = side·u (the lower bound reuses it)."""
     for _ in range(steps):
-        d, hs, _ = model_slope(H, nb, side * u, q, lq, l1q)
+        d, hs, rd = model_slope(H, nb, side * u, q, lq, l1q)
         if not hs > 0.0:
-            break
+            return u, d, hs, rd
         un = min(max(u - side * d / hs, 0.5 * u), 2.0 * u)
-        done = abs(un - u) <= 1e-13 * u
+        if abs(un - u) <= 1e-10 * u:
+            return u, d, hs, rd
         u = un
-        if done:
-            break
-    return u
+    d, hs, rd = model_slope(H, nb, side * u, q, lq, l1q)
+    return u, d, hs, rd
 
 
 @njit(cache=True)
-def _lower_bound(H, nb, t, m, e, q, lq, l1q):
-    """A rigorous lower bound on min f, or −inf when the minimiser is not bracketed near t."""
-    d, hs, rd = model_slope(H, nb, t, q, lq, l1q)
+def _lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q):
+    """A rigorous lower bound on min f, or −inf when the minimiser is not bracketed near t;
+    (m, e) from :func:`model_value` and (d, hs, rd) from :func:`model_slope` at t."""
     # the slope model moves by about hs·Δ: start where that clears |d| + rd with room
     delta = 4.0 * (abs(d) + rd) / hs if hs > 0.0 else 1e-6 * abs(t)
     delta = max(delta, 1e-9 * abs(t)) + 1e-300
@@ -363,21 +364,19 @@ def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, o
     nr = rows.shape[0]
     nch = min(nr, 64)
     for ch in prange(nch):
-        cnt = np.zeros(2 * N_BUCKETS)
-        s1 = np.zeros(2 * N_BUCKETS)
-        s2 = np.zeros(2 * N_BUCKETS)
+        acc = np.zeros((2 * N_BUCKETS, 3))
         occ = np.empty(2 * N_BUCKETS, np.int64)
         H = np.empty((2 * N_BUCKETS, 6))
         C = np.empty((2 * N_COARSE, 6))
         cb = np.empty(1, np.int64)
         for r in range(ch * nr // nch, (ch + 1) * nr // nch):
             j = rows[r]
-            nb = build_histogram(A[j], y, cnt, s1, s2, occ, H, cb)
+            nb = build_histogram(A[j], y, acc, occ, H, cb)
             sd = side[j]
             # search approximately on the coarse buckets, polish on the fine ones
             nc = coarsen(H, nb, occ, C)
             u = _newton_model(C, nc, sd, guess[j], q, lq, l1q, maxiter)
-            u = _polish(H, nb, sd, u, q, lq, l1q, 3)
+            u, d, hs, rd = _polish(H, nb, sd, u, q, lq, l1q, 3)
             t = sd * u
             m, e = model_value(H, nb, t, q, lq, l1q)
             ok = math.isfinite(m) and math.isfinite(e) and math.isfinite(t)
@@ -385,7 +384,7 @@ def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, o
             out_logb[j] = min(np.nextafter(m + e, _INF), 0.0) if ok else 0.0
             out_err[j] = e if ok else 0.0
             out_t[j] = t if ok else sd * guess[j]
-            out_low[j] = _lower_bound(H, nb, t, m, e, q, lq, l1q) if ok else -_INF
+            out_low[j] = _lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q) if ok else -_INF
             out_nb[j] = nb
 
 
