@@ -68,8 +68,6 @@ class _Engine:
         self.engine = config.chernoff_engine
         if self.engine == "auto":
             self.engine = "histogram" if n >= config.histogram_min_n else "passes"
-        if num_classes is not None:
-            self.engine = "passes"   # the K-class histogram engine is not written yet
         self.slots = None
         if num_classes is None:
             self.t = np.full(m, np.nan)
@@ -199,19 +197,70 @@ class _Engine:
         if not self.smoothing:
             self.status[sl] = np.where(tied.any(axis=1), _kc.STATUS_ZERO, _kc.STATUS_INTERIOR)
             return
-        logb = np.empty(b)
-        err = np.empty(b)
-        t = np.empty((b, S))
-        pair = np.empty((b, S))
-        st = np.empty(b, np.int8)
-        it = np.empty(b, np.int64)
-        _kp._mc_driver(A, ys, S, self.K, self.q, self.slots.log_weight, pred, tied,
-                       config.newton_rtol, config.newton_maxiter, 40.0, logb, err, t, pair, st,
-                       it)
+
+        def passes(where):
+            """The full-pass K-class driver (math.md §3) on rows ``where``: its outputs."""
+            Aw = np.ascontiguousarray(A[where])
+            o = (np.empty(Aw.shape[0]), np.empty(Aw.shape[0]), np.zeros((Aw.shape[0], S)),
+                 np.empty((Aw.shape[0], S)), np.empty(Aw.shape[0], np.int8),
+                 np.empty(Aw.shape[0], np.int64))
+            _kp._mc_driver(Aw, ys, S, self.K, self.q, self.slots.log_weight,
+                           np.ascontiguousarray(pred[where]), np.ascontiguousarray(tied[where]),
+                           config.newton_rtol, config.newton_maxiter, 40.0, *o)
+            return o
+
+        out = (np.empty(b), np.empty(b), np.zeros((b, S)), np.empty((b, S)),
+               np.empty(b, np.int8), np.empty(b, np.int64))
+        if self.engine == "histogram":
+            interior = ~tied.any(axis=1)
+            rest = np.flatnonzero(~interior)
+            if rest.size:   # tied rivals (B = 1, status ZERO): the full-pass driver
+                for dst, val in zip(out, passes(rest)):
+                    dst[rest] = val
+            self._mc_histogram(A, sl, pred, tied, np.flatnonzero(interior), out, passes)
+        else:
+            out = passes(slice(None))
+        logb, err, t, pair, st, it = out
         self._store_bound(sl, logb, err)
         fin = np.isfinite(pair)
         self.pair[sl] = np.where(fin, pair + self.q_shift, pair)
         self.t[sl], self.status[sl], self.iters[sl] = t, st, it
+
+    def _mc_histogram(self, A, sl, pred, tied, rows, out, passes):
+        """Histogram engine (math.md §2b, §3) on the ``rows`` without tied rivals: the
+        certified union bound from the bucket models where the sandwich closes (radius(U) =
+        radius(lower bound on the best full-pass ℓ) for every bound), else ``passes`` (the
+        full-pass driver) on those rows, keeping per row the smaller of the two valid bounds
+        with its per-pair values and t."""
+        from ._kernels import histogram_pairwise as _khp
+        if rows.size == 0:
+            return
+        logb, err, t, pair, st, it = out
+        low = np.full(A.shape[0], -np.inf)
+        nb = np.zeros(A.shape[0], np.int64)
+        lw = self.slots.log_weight
+        lw_lo = np.where(lw > 0, lw * (1.0 - 2.0 ** -46), 0.0)   # ≤ log(weight)
+        _khp.hist_mc_driver(A, self.slots.y, self.slots.S, self.K, self.q, lw, lw_lo, pred,
+                            tied, rows, config.newton_maxiter, 40.0, logb, err, t, pair, low,
+                            nb)
+        st[rows] = _kc.STATUS_INTERIOR
+        it[rows] = 0
+        hi = self._radii(logb[rows] + self.q_shift)
+        lo = self._radii(low[rows] - self.q_shift)
+        open_ = np.zeros(rows.size, np.bool_)
+        for k in hi:
+            open_ |= hi[k] != lo[k]
+        redo = rows[open_]
+        self.settled[sl][rows[~open_]] = True
+        self.hist["closed"] += int(rows.size - redo.size)
+        self.hist["full_pass"] += int(redo.size)
+        self.hist["buckets"] += int(nb[rows].sum())
+        if redo.size:
+            lb, e2, t2, p2, st2, it2 = passes(redo)
+            better = lb < logb[redo]
+            rb = redo[better]
+            logb[rb], err[rb], t[rb], pair[rb] = lb[better], e2[better], t2[better], p2[better]
+            st[redo], it[redo] = st2, it2
 
     def _radii(self, ell):
         """Radii of every smoothing bound from ℓ.  The tight radius is never below the KL one
