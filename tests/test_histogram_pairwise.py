@@ -221,3 +221,28 @@ def test_never_above_brute_force_tiny():
                     assert res.radius[b][j] <= true_r
     finally:
         config.reset()
+
+
+def test_local_third_moment_bound():
+    """|g‴| on u ± dt never exceeds _m3_local(g″(u), its error, dt) (50 digits, every role)."""
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        K = int(rng.choice([3, 5, 10]))
+        q = float(rng.choice([1e-9, 1e-3, 0.1, 0.5])) * (K - 1) / K
+        nz = _nz(q, K)
+        role = int(rng.integers(0, 3))
+        u = float(rng.uniform(-30, 30))
+        dt = float(10.0 ** rng.uniform(-6, 0.5))
+        _, _, g2, eg2 = HP._slopes(u, role, nz)
+        bound = HP._m3_local(g2, eg2, dt)
+        pm = q / (K - 1)
+        w = {HP.ROLE_C: (1 - q, q - pm, pm), HP.ROLE_R: (pm, q - pm, 1 - q),
+             HP.ROLE_O: (pm, 1 - 2 * pm, pm)}[role]
+        with mpmath.workdps(50):
+            for v in np.linspace(u - dt, u + dt, 7):
+                v = mpmath.mpf(float(v))
+                ps = [mpmath.mpf(wi) * mpmath.exp(s * v) for wi, s in zip(w, (-1, 0, 1))]
+                Z = sum(ps)
+                mu = sum(p * s for p, s in zip(ps, (-1, 0, 1))) / Z
+                m3 = sum(p * (s - mu) ** 3 for p, s in zip(ps, (-1, 0, 1))) / Z
+                assert abs(m3) <= bound, (role, q, u, dt, float(m3), bound)

@@ -216,6 +216,16 @@ def _terms(u, role, nz):
 
 
 @njit(cache=True)
+def _m3_local(g2, eg2, dt):
+    """sup |g‴| over u ± dt: min(M₃, 2·e^{4·dt}·g″(u)) (|E(s − μ)³| ≤ 2·Var s for slopes in
+    [−1, 1], and the tilted probabilities move by at most e^{±2·dt}, the variance by e^{±4·dt};
+    math.md §2b), rounded up."""
+    if dt > 8.0:
+        return M3_PAIR
+    return min(M3_PAIR, 2.0 * math.exp(4.0 * dt) * (g2 + eg2) * (1.0 + 16.0 * _U))
+
+
+@njit(cache=True)
 def _group_value(H, lo, hi, t, role, sign, nz, st):
     """Adds sign × the model of Σ g_role(tα) over buckets lo:hi to the running state ``st`` =
     [sum, compensation, Σ|terms|, error] (math.md §2b)."""
@@ -230,7 +240,8 @@ def _group_value(H, lo, hi, t, role, sign, nz, st):
         err = c * 3.0 * _U * mag + 2.0 * _U * abs(v0)
         err += at * (egp * abs(s1) + (abs(gp) + egp) * e1) + 3.0 * _U * abs(v1)
         err += 0.5 * t * t * s2 * (eg2 + (g2 + eg2) * _gamma(c + 1)) + 4.0 * _U * v2
-        err += M3_PAIR * at * at * at * h * s2 / 6.0 * (1.0 + _gamma(c + 8))   # Taylor
+        m3 = _m3_local(g2, eg2, at * h)
+        err += m3 * at * at * at * h * s2 / 6.0 * (1.0 + _gamma(c + 8))   # Taylor
         st[3] += err
         for v in (v0, v1, v2):
             st[0], st[1] = _neumaier(st[0], st[1], sign * v)
@@ -254,7 +265,8 @@ def _group_slope(H, lo, hi, t, role, sign, nz, st):
         mlin = (abs(gp) + egp) * lin
         mquad = at * (g2 + eg2) * quad
         st[3] += mlin + mquad
-        rd = 0.5 * t * t * M3_PAIR * (abs(a0) + h) * s2 * (1.0 + _gamma(c + 2))  # Taylor
+        m3 = _m3_local(g2, eg2, at * h)
+        rd = 0.5 * t * t * m3 * (abs(a0) + h) * s2 * (1.0 + _gamma(c + 2))  # Taylor
         rd += egp * lin + at * eg2 * quad
         rd += (abs(gp) + egp) * e1 + at * (g2 + eg2) * (abs(a0) * e1 + s2 * _gamma(c + 1))
         rd += (8.0 * _U + 2.0 * _gamma(c + 2)) * (mlin + mquad)
