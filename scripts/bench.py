@@ -200,6 +200,7 @@ def instrumented(timer):
     kb = import_module("numbaflip._kernels.binary")
     kp = import_module("numbaflip._kernels.pairwise")
     kh = import_module("numbaflip._kernels.histogram")
+    khp = import_module("numbaflip._kernels.histogram_pairwise")
     exact_mod = import_module("numbaflip.exact")
     cache_mod = import_module("numbaflip.tight.cache")
     radius_mod = import_module("numbaflip.tight.radius")
@@ -211,6 +212,7 @@ def instrumented(timer):
         (kb, "_binary_decide", "decide"), (kp, "_mc_decide", "decide"),
         (kb, "_binary_driver", "chernoff"), (kp, "_mc_driver", "chernoff"),
         (kh, "hist_binary_driver", "histogram"), (kh, "full_pass_rows", "chernoff"),
+        (khp, "hist_mc_driver", "histogram"),
         (cert_mod._Engine, "_refine_block", "refine"),
         (exact_mod, "_exact_k", "exact"),   # what certify calls for the exact bound
         (cert_mod, "kl_radius", "radii"), (tight_pkg, "tight_radius", "radii"),
