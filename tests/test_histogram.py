@@ -24,7 +24,7 @@ N2 = 2 * HG.N_BUCKETS
 
 def _hist(a, y):
     acc = np.zeros((N2, 3))
-    H = np.empty((N2, 6))
+    H = np.empty((N2, HG.N_COLS))
     nb = HG.build_histogram(np.ascontiguousarray(a, dtype=np.float64),
                             np.ascontiguousarray(y, dtype=np.int64), acc,
                             np.empty(N2, np.int64), H, np.empty(1, np.int64))

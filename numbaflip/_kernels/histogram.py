@@ -49,6 +49,9 @@ M3_BINARY = 1.0 / (6.0 * math.sqrt(3.0))
 
 _U = 2.0 ** -53
 _INF = np.inf
+#: Columns of a histogram row: label, a₀, h, c, S₁, S₂, then t-independent factors of the
+#: model and of its error bounds, computed once per bucket (:func:`_fill_factors`).
+N_COLS = 15
 
 
 @njit(cache=True)
@@ -105,12 +108,29 @@ def _centre_bits(b, k):
 
 
 @njit(cache=True)
+def _fill_factors(H, j):
+    """Columns 6.. of row j from (a₀, h, c, S₁, S₂): the parts of :func:`model_slope` and
+    :func:`model_value` that do not depend on t (the same float64 expressions as before, so
+    the error analysis is unchanged)."""
+    a0, h, c, s1, s2 = H[j, 1], H[j, 2], H[j, 3], H[j, 4], H[j, 5]
+    H[j, 6] = _gamma(c) * c * h                                  # |rounding of S₁|
+    H[j, 7] = c * a0 + s1                                        # Σα
+    H[j, 8] = c * abs(a0) + abs(s1)
+    H[j, 9] = a0 * s1 + s2
+    H[j, 10] = abs(a0 * s1) + s2
+    H[j, 11] = c * a0 * a0 + 2.0 * a0 * s1 + s2                  # Σα²
+    H[j, 12] = 0.5 * M3_BINARY * (abs(a0) + h) * s2 * (1.0 + _gamma(c + 2))
+    H[j, 13] = 2.0 * _gamma(c + 2)
+    H[j, 14] = M3_BINARY * h * s2 / 6.0 * (1.0 + _gamma(c + 8))
+
+
+@njit(cache=True)
 def build_histogram(a, y, acc, occ, out, cb):
     """One pass over α: per (label, bucket) the count, Σδ and Σδ²; returns the number of
     occupied buckets, written to ``out`` rows (label, a₀, h, c, Ŝ₁, Ŝ₂).
 
     Scratch ``acc`` (2·N_BUCKETS, 3: count, Σδ, Σδ²) must be zero on entry and is zero on exit;
-    ``occ`` (2·N_BUCKETS), ``out`` (2·N_BUCKETS, 6) and ``cb`` (1 int64) are overwritten.
+    ``occ`` (2·N_BUCKETS), ``out`` (2·N_BUCKETS, N_COLS) and ``cb`` (1 int64) are overwritten.
     """
     top = _top_exponent(a)
     bits = a.view(np.int64)
@@ -136,6 +156,7 @@ def build_histogram(a, y, acc, occ, out, cb):
         out[j, 3] = acc[k, 0]
         out[j, 4] = acc[k, 1]
         out[j, 5] = acc[k, 2]
+        _fill_factors(out, j)
         acc[k, 0] = 0.0
         acc[k, 1] = 0.0
         acc[k, 2] = 0.0
@@ -214,20 +235,21 @@ def model_slope(H, nb, t, q, lq, l1q):
     tot = 0.5
     at = abs(t)
     for j in range(nb):
-        lab, a0, h, c, s1, s2 = _bucket(H, j)
+        lab = 1 if H[j, 0] == 1.0 else 0
+        a0 = H[j, 1]
         w, wc, rho = _weights(t * a0, lab, q, lq, l1q)
         g2 = w * wc
-        lin = w * (c * a0 + s1)
-        quad = t * g2 * (a0 * s1 + s2)
+        lin = w * H[j, 7]
+        quad = t * g2 * H[j, 9]
         d += quad - lin
-        hs += g2 * (c * a0 * a0 + 2.0 * a0 * s1 + s2)
+        hs += g2 * H[j, 11]
         # magnitudes before any cancellation inside the two products' sums
-        mlin = w * (c * abs(a0) + abs(s1))
-        mquad = at * g2 * (abs(a0 * s1) + s2)
+        mlin = w * H[j, 8]
+        mquad = at * g2 * H[j, 10]
         tot += mlin + mquad
-        e1 = _gamma(c) * c * h                       # |rounding of S₁|
-        rd += 0.5 * t * t * M3_BINARY * (abs(a0) + h) * s2 * (1.0 + _gamma(c + 2))  # Taylor
-        rd += (2.0 * rho + 16.0 * _U + 2.0 * _gamma(c + 2)) * (mlin + mquad)
+        e1 = H[j, 6]
+        rd += t * t * H[j, 12]                                   # Taylor
+        rd += (2.0 * rho + 16.0 * _U + H[j, 13]) * (mlin + mquad)
         rd += w * e1 * (1.0 + at * wc * abs(a0)) + at * g2 * abs(a0) * e1
     rd += _gamma(2 * nb + 4) * tot + 4.0 * _U * rd + 1e-300
     return d, hs, rd
@@ -248,11 +270,11 @@ def model_value(H, nb, t, q, lq, l1q):
         v0 = c * g
         v1 = -t * w * s1
         v2 = 0.5 * t * t * g2 * s2
-        e1 = _gamma(c) * c * h
+        e1 = H[j, 6]
         err += c * 3.0 * _U * mag + 2.0 * _U * abs(v0)
         err += at * w * e1 + (rho + 4.0 * _U) * abs(v1)
         err += (2.0 * rho + 8.0 * _U + 2.0 * _gamma(c + 1)) * v2
-        err += M3_BINARY * at * at * at * h * s2 / 6.0 * (1.0 + _gamma(c + 8))   # Taylor
+        err += at * at * at * H[j, 14]                                # Taylor
         for v in (v0, v1, v2):
             s, comp = _neumaier(s, comp, v)
             tot_abs += abs(v)
@@ -290,7 +312,7 @@ def _newton_model(H, nb, side, u0, q, lq, l1q, maxiter):
 
 @njit(cache=True)
 def coarsen(H, nb, keys, C):
-    """Merge the fine buckets per (label, sign, binade) into ``C`` (2·N_COARSE, 6), re-centred
+    """Merge the fine buckets per (label, sign, binade) into ``C`` (2·N_COARSE, N_COLS), re-centred
     (S₁, S₂ about the new centre); returns the number of coarse buckets.  ``keys``: the fine
     bucket indices (``occ`` of :func:`build_histogram`).  For the search only: nothing
     certified is computed from ``C``."""
@@ -316,6 +338,7 @@ def coarsen(H, nb, keys, C):
         if C[k, 3] != 0.0:
             for i in range(6):
                 C[nc, i] = C[k, i]
+            _fill_factors(C, nc)
             nc += 1
     return nc
 
@@ -366,8 +389,8 @@ def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, o
     for ch in prange(nch):
         acc = np.zeros((2 * N_BUCKETS, 3))
         occ = np.empty(2 * N_BUCKETS, np.int64)
-        H = np.empty((2 * N_BUCKETS, 6))
-        C = np.empty((2 * N_COARSE, 6))
+        H = np.empty((2 * N_BUCKETS, N_COLS))
+        C = np.empty((2 * N_COARSE, N_COLS))
         cb = np.empty(1, np.int64)
         for r in range(ch * nr // nch, (ch + 1) * nr // nch):
             j = rows[r]
