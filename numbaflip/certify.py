@@ -111,27 +111,39 @@ class _Engine:
         degen = np.empty(b, np.int64)
         amb = np.empty(b, np.bool_)
         guess = np.empty(b)
-        # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
-        _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
+        logb = np.empty(b)
+        err = np.empty(b)
+        t = np.empty(b)
+        st = np.empty(b, np.int8)
+        it = np.empty(b, np.int64)
+        hist = self.smoothing and self.engine == "histogram"
+        if hist:    # decide and histogram bound in one read of α (math.md §2b)
+            done = np.zeros(b, np.bool_)
+            low = np.full(b, -np.inf)
+            nb = np.zeros(b, np.int64)
+            _kh.decide_hist_binary_driver(A, self.y, self.q, config.newton_maxiter, side,
+                                          degen, amb, guess, done, logb, err, t, low, nb)
+        else:
+            # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
+            _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
             side[j], degen[j] = _rules.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
         if not self.smoothing:
             self.status[sl] = _kc.STATUS_INTERIOR
             return
-        logb = np.empty(b)
-        err = np.empty(b)
-        t = np.empty(b)
-        st = np.empty(b, np.int8)
-        it = np.empty(b, np.int64)
-        if self.engine == "histogram":
+        if hist:
             interior = (degen == _kc.DEGEN_INTERIOR) & (side != 0)
             rest = np.flatnonzero(~interior)
             if rest.size:   # degenerate cases: analytic, no Newton (math.md §2)
                 self._binary_passes(A[rest], side[rest], degen[rest], guess[rest], rest, logb,
                                     err, t, st, it)
-            self._binary_histogram(A, sl, np.flatnonzero(interior), side, guess, logb, err,
-                                   t, st, it)
+            late = np.flatnonzero(interior & ~done)   # settled exactly after the kernel
+            if late.size:
+                _kh.hist_binary_driver(A, self.y, self.q, side, guess, late,
+                                       config.newton_maxiter, logb, err, t, low, nb)
+            self._binary_histogram(A, sl, np.flatnonzero(interior), side, logb, err, t, st,
+                                   it, low, nb)
         else:
             self._binary_passes(A, side, degen, guess, slice(None), logb, err, t, st, it)
         self._store_bound(sl, logb, err)
@@ -146,16 +158,13 @@ class _Engine:
         for out, val in zip((logb, err, t, st, it), o):
             out[where] = val
 
-    def _binary_histogram(self, A, sl, rows, side, guess, logb, err, t, st, it):
-        """Histogram engine (math.md §2b) on the interior ``rows``: certified U(t̂) where the
-        sandwich closes (radius(U) = radius(lower bound on min f) for every bound), else the
-        full-pass Newton started at t̂, keeping the smaller of the two valid bounds."""
+    def _binary_histogram(self, A, sl, rows, side, logb, err, t, st, it, low, nb):
+        """Histogram engine (math.md §2b) on the interior ``rows`` (their U(t̂), lower bound
+        ``low`` and bucket counts ``nb`` already computed): U where the sandwich closes
+        (radius(U) = radius(lower bound on min f) for every bound), else the full-pass Newton
+        started at t̂, keeping the smaller of the two valid bounds."""
         if rows.size == 0:
             return
-        low = np.full(A.shape[0], -np.inf)
-        nb = np.zeros(A.shape[0], np.int64)
-        _kh.hist_binary_driver(A, self.y, self.q, side, guess, rows, config.newton_maxiter,
-                               logb, err, t, low, nb)
         st[rows] = _kc.STATUS_INTERIOR
         it[rows] = 0
         hi = self._radii(logb[rows] + self.q_shift)

@@ -83,19 +83,22 @@ def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
         hist = np.empty(2048)
         hbuf = np.empty(1)
         for j in range(lo, hi):
-            sd, dg, amb, d, var = _binary_decide_one(A[j], y, q)
-            side[j] = sd
-            degen[j] = dg
-            ambiguous[j] = amb
-            # Gaussian approximation of the minimiser: |t0| = |E − 1/2| / Var.
-            if var > 0.0 and d != 0.0:
-                guess[j] = abs(d) / var
-            else:
-                guess[j] = 1.0
-            if want_guess and sd != 0 and q < _SMALL_Q:
-                g2 = _greedy_guess(A[j], y, q, sd, abs(d), hist, hbuf)
-                if g2 > 0.0 and g2 < guess[j]:
-                    guess[j] = g2
+            side[j], degen[j], ambiguous[j], guess[j] = _decide_row(A[j], y, q, want_guess,
+                                                                    hist, hbuf)
+
+
+@njit(cache=True)
+def _decide_row(a, y, q, want_guess, hist, hbuf):
+    """(side, degen, ambiguous, Newton starting |t|) for one row; ``hist``, ``hbuf``: the
+    greedy guess's scratch."""
+    sd, dg, amb, d, var = _binary_decide_one(a, y, q)
+    # Gaussian approximation of the minimiser: |t0| = |E − 1/2| / Var.
+    g = abs(d) / var if var > 0.0 and d != 0.0 else 1.0
+    if want_guess and sd != 0 and q < _SMALL_Q:
+        g2 = _greedy_guess(a, y, q, sd, abs(d), hist, hbuf)
+        if g2 > 0.0 and g2 < g:
+            g = g2
+    return sd, dg, amb, g
 
 
 @njit(cache=True)

@@ -33,7 +33,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .binary import _binary_newton
+from .binary import _binary_newton, _decide_row
+from .common import DEGEN_INTERIOR
 from .common import _neumaier, _safe_step
 
 #: Mantissa bits per bucket key: 2**MANT_BITS buckets per binade (relative width ≤ 2**-MANT_BITS).
@@ -377,6 +378,24 @@ def _lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q):
     return -_INF
 
 
+@njit(cache=True)
+def _hist_row(a, y, q, lq, l1q, sd, u0, maxiter, acc, occ, H, C, cb):
+    """The histogram bound for one interior row: (U rounded up, its error part, t̂, lower
+    bound on min f, occupied buckets).  A non-finite model (|α| near overflow) gives the
+    trivial log B ≤ 0 and an open sandwich."""
+    nb = build_histogram(a, y, acc, occ, H, cb)
+    # search approximately on the coarse buckets, polish on the fine ones
+    nc = coarsen(H, nb, occ, C)
+    u = _newton_model(C, nc, sd, u0, q, lq, l1q, maxiter)
+    u, d, hs, rd = _polish(H, nb, sd, u, q, lq, l1q, 3)
+    t = sd * u
+    m, e = model_value(H, nb, t, q, lq, l1q)
+    if not (math.isfinite(m) and math.isfinite(e) and math.isfinite(t)):
+        return 0.0, 0.0, sd * u0, -_INF, nb
+    low = _lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q)
+    return min(np.nextafter(m + e, _INF), 0.0), e, t, low, nb
+
+
 @njit(parallel=True, cache=True)
 def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, out_t,
                        out_low, out_nb):
@@ -394,21 +413,35 @@ def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, o
         cb = np.empty(1, np.int64)
         for r in range(ch * nr // nch, (ch + 1) * nr // nch):
             j = rows[r]
-            nb = build_histogram(A[j], y, acc, occ, H, cb)
-            sd = side[j]
-            # search approximately on the coarse buckets, polish on the fine ones
-            nc = coarsen(H, nb, occ, C)
-            u = _newton_model(C, nc, sd, guess[j], q, lq, l1q, maxiter)
-            u, d, hs, rd = _polish(H, nb, sd, u, q, lq, l1q, 3)
-            t = sd * u
-            m, e = model_value(H, nb, t, q, lq, l1q)
-            ok = math.isfinite(m) and math.isfinite(e) and math.isfinite(t)
-            # log B ≤ 0 always holds; a non-finite model (|α| near overflow) is left open
-            out_logb[j] = min(np.nextafter(m + e, _INF), 0.0) if ok else 0.0
-            out_err[j] = e if ok else 0.0
-            out_t[j] = t if ok else sd * guess[j]
-            out_low[j] = _lower_bound(H, nb, t, m, e, d, hs, rd, q, lq, l1q) if ok else -_INF
-            out_nb[j] = nb
+            out_logb[j], out_err[j], out_t[j], out_low[j], out_nb[j] = _hist_row(
+                A[j], y, q, lq, l1q, side[j], guess[j], maxiter, acc, occ, H, C, cb)
+
+
+@njit(parallel=True, cache=True)
+def decide_hist_binary_driver(A, y, q, maxiter, side, degen, ambiguous, guess, done,
+                              out_logb, out_err, out_t, out_low, out_nb):
+    """The decide kernel and the histogram bound fused: one read of each row of α from memory
+    (the histogram pass then finds it in cache).  Rows that are interior and not ambiguous get
+    their bound (``done``); the caller settles the others exactly and runs them afterwards."""
+    lq = math.log(q)
+    l1q = math.log1p(-q)
+    m = A.shape[0]
+    nch = min(m, 64)
+    for ch in prange(nch):
+        acc = np.zeros((2 * N_BUCKETS, 3))
+        occ = np.empty(2 * N_BUCKETS, np.int64)
+        H = np.empty((2 * N_BUCKETS, N_COLS))
+        C = np.empty((2 * N_COARSE, N_COLS))
+        cb = np.empty(1, np.int64)
+        hist = np.empty(2048)
+        hbuf = np.empty(1)
+        for j in range(ch * m // nch, (ch + 1) * m // nch):
+            sd, dg, amb, g = _decide_row(A[j], y, q, True, hist, hbuf)
+            side[j], degen[j], ambiguous[j], guess[j] = sd, dg, amb, g
+            done[j] = (not amb) and dg == DEGEN_INTERIOR and sd != 0
+            if done[j]:
+                out_logb[j], out_err[j], out_t[j], out_low[j], out_nb[j] = _hist_row(
+                    A[j], y, q, lq, l1q, sd, g, maxiter, acc, occ, H, C, cb)
 
 
 @njit(parallel=True, cache=True)
