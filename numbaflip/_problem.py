@@ -580,3 +580,157 @@ def problem(y_train, *, q, X_train=None, X_test=None, A=None, lam=None, fit_inte
     return Problem(y=y, classes=classes, num_classes=num_classes, q=qv, bounds=bounds,
                    precision=precision, n=n, m=m, X_train=X_train, X_test=X_test, A=A,
                    lam=lam_v, fit_intercept=fit_intercept)
+
+
+# --------------------------------------------------------------------------------------------
+# learners (numbaflip.learners): their parameters, the learner object, the blocks it yields
+# --------------------------------------------------------------------------------------------
+
+def check_learner_lam(lam, owner):
+    """``lam`` of a learner: "auto" or a finite float ≥ 0 (as :func:`resolve_lambda`)."""
+    if isinstance(lam, str) and lam == "auto":
+        return "auto"
+    try:
+        return resolve_lambda(lam, None, 0.0, True)
+    except NumbaflipInputError as e:
+        raise NumbaflipInputError(f"{owner}: {e}") from None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_knn_k(k, n=None) -> int:
+    """The number of neighbours of :class:`numbaflip.learners.KNN`: an integer, 1 ≤ k ≤ n."""
+    if not _is_int(k):
+        if isinstance(k, (float, np.floating)) and math.isfinite(k) and k == round(k):
+            k = int(k)
+        else:
+            raise NumbaflipInputError(
+                f"KNN(k={k!r}) is invalid: the number of neighbours k must be an integer ≥ 1.")
+    k = int(k)
+    if k < 1:
+        raise NumbaflipInputError(
+            f"KNN(k={k}) is invalid: the number of neighbours k must be an integer ≥ 1.")
+    if n is not None and k > n:
+        raise NumbaflipInputError(
+            f"KNN(k={k}) needs at least k training points, but there are n = {n}; use "
+            f"k ≤ {n}.")
+    return k
+
+
+KNN_WEIGHTS = ("uniform", "distance")
+
+
+def check_knn_weights(weights) -> str:
+    if not isinstance(weights, str) or weights not in KNN_WEIGHTS:
+        raise NumbaflipInputError(
+            f"KNN(weights={weights!r}) is invalid: weights must be one of {KNN_WEIGHTS}.")
+    return weights
+
+
+def check_rbf_gamma(gamma):
+    """The RBF kernel width: a finite float > 0 or "scale"."""
+    if isinstance(gamma, str):
+        if gamma == "scale":
+            return gamma
+        raise NumbaflipInputError(
+            f"RBFRidge(gamma={gamma!r}) is invalid: gamma must be a finite number > 0 or "
+            "'scale'.")
+    if isinstance(gamma, (bool, np.bool_)):
+        raise NumbaflipInputError(
+            f"RBFRidge(gamma={gamma!r}) is invalid: gamma must be a finite number > 0 or "
+            "'scale'.")
+    try:
+        g = float(gamma)
+    except (TypeError, ValueError):
+        raise NumbaflipInputError(
+            f"RBFRidge(gamma={gamma!r}) is invalid: gamma must be a finite number > 0 or "
+            "'scale'.") from None
+    if not math.isfinite(g) or g <= 0:
+        raise NumbaflipInputError(
+            f"RBFRidge(gamma={gamma!r}) is invalid: gamma must be a finite number > 0 or "
+            "'scale'.")
+    return g
+
+
+def check_rbf_components(n_components) -> int:
+    """The number of random Fourier features: an integer ≥ 1."""
+    if not _is_int(n_components) or int(n_components) < 1:
+        raise NumbaflipInputError(
+            f"RBFRidge(n_components={n_components!r}) is invalid: the number of random "
+            "features must be an integer ≥ 1.")
+    return int(n_components)
+
+
+def check_seed(seed, owner) -> int:
+    if not _is_int(seed) or int(seed) < 0:
+        raise NumbaflipInputError(
+            f"{owner}(seed={seed!r}) is invalid: the seed must be an integer ≥ 0.")
+    return int(seed)
+
+
+def check_learner(learner, *, lam="auto", fit_intercept=None):
+    """``learner`` if it follows the protocol of :mod:`numbaflip.learners` (a string ``name``,
+    a dict ``params``, ``fit(X_train, q)``); ``lam`` and ``fit_intercept`` of ``certify`` /
+    ``attack`` must then be left at their defaults (they belong to the learner)."""
+    name = getattr(learner, "name", None)
+    fit = getattr(learner, "fit", None)
+    params = getattr(learner, "params", None)
+    if not (isinstance(name, str) and name and callable(fit) and isinstance(params, dict)):
+        raise NumbaflipInputError(
+            f"learner={type(learner).__name__} object is not a learner: pass "
+            "numbaflip.learners.Ridge(...), KNN(...) or RBFRidge(...), or an object with a "
+            "string name, a dict params and fit(X_train, q) returning an object whose "
+            "blocks(X_test) yields (start, alpha block).")
+    if not (isinstance(lam, str) and lam == "auto"):
+        raise NumbaflipInputError(
+            f"lam={lam!r} and learner={name!r} were both given; λ belongs to the learner: "
+            "pass learner=numbaflip.learners.Ridge(lam=...) (or RBFRidge(..., lam=...)), or "
+            "lam alone for ridge.")
+    if fit_intercept is not None:
+        raise NumbaflipInputError(
+            f"fit_intercept={fit_intercept!r} and learner={name!r} were both given; the "
+            "intercept belongs to the learner: pass it to Ridge(...) or RBFRidge(...).")
+    return learner
+
+
+def check_learner_block(name, block, start_expected, n, m):
+    """One ``(start, A)`` item yielded by a learner's ``blocks(X_test)``: the next rows of the
+    test set in order, shape (b, n) with b ≥ 1, every entry finite; returns A as C-contiguous
+    float64."""
+    try:
+        start, A = block
+    except (TypeError, ValueError):
+        raise NumbaflipInputError(
+            f"learner {name!r}: blocks(X_test) must yield (start, alpha block) pairs, got "
+            f"{type(block).__name__}.") from None
+    if not _is_int(start) or int(start) != start_expected:
+        raise NumbaflipInputError(
+            f"learner {name!r}: a block starts at test row {start!r} but the next row is "
+            f"{start_expected}; blocks must cover the test rows in order.")
+    try:
+        A = np.asarray(A)
+    except (TypeError, ValueError):
+        A = np.asarray(A, dtype=object)
+    if A.dtype.kind not in "fiub" or A.ndim != 2 or A.shape[0] < 1 or A.shape[1] != n \
+            or start_expected + A.shape[0] > m:
+        raise NumbaflipInputError(
+            f"learner {name!r}: the block at test row {start_expected} has shape "
+            f"{A.shape} and dtype {A.dtype}; it must be a real array of shape (b, {n}) "
+            f"(one row of alpha per test point, one column per training point) with "
+            f"1 ≤ b ≤ {m - start_expected}.")
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    if not np.isfinite(A).all():
+        i, j = np.argwhere(~np.isfinite(A))[0]
+        raise NumbaflipInputError(
+            f"learner {name!r}: alpha has a non-finite value (NaN or inf) at test row "
+            f"{start_expected + int(i)}, training point {int(j)}.")
+    return A
+
+
+def check_learner_end(name, rows, m):
+    if rows != m:
+        raise NumbaflipInputError(
+            f"learner {name!r}: blocks(X_test) covered {rows} of the {m} test rows; it must "
+            "yield alpha for every test row.")

@@ -259,23 +259,43 @@ def _attack_result(pred, size, indices, labels, back, classes, **kw):
                         prediction_index=back[pred], classes_=classes, **kw)
 
 
-def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | None = None,
-           fit_intercept: bool = True, kind: str = "exact") -> AttackResult:
-    """Attack the ridge classifier trained on (X_train, y_train) at every row of X_test.
+def attack(X_train, y_train, X_test, *, q=0.0, learner=None, lam="auto",
+           num_classes: int | None = None, fit_intercept: bool | None = None,
+           kind: str = "exact") -> AttackResult:
+    """Attack the classifier trained on (X_train, y_train) at every row of X_test.
 
-    alpha is computed in blocks with :class:`numbaflip.alpha.RidgeAlpha`; ``lam="auto"`` is the
-    label-free :func:`numbaflip.alpha.default_lambda` (as in :func:`numbaflip.certify`).  See
-    :func:`attack_alpha` and the module docstring for the result.
+    Without ``learner`` it is ridge regression: alpha is computed in blocks with
+    :class:`numbaflip.alpha.RidgeAlpha`; ``lam="auto"`` is the label-free
+    :func:`numbaflip.alpha.default_lambda` (as in :func:`numbaflip.certify`) and
+    ``fit_intercept`` None means True.  ``learner`` is a learner of :mod:`numbaflip.learners`
+    (``Ridge``, ``KNN``, ``RBFRidge``, or an object following its protocol); ``lam`` and
+    ``fit_intercept`` then belong to it and must be left out.  See :func:`attack_alpha` and
+    the module docstring for the result; ``info`` records λ (None for kNN), the learner's name
+    and its resolved parameters.
     """
     kind = _check_kind(kind)
-    pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
-                 fit_intercept=fit_intercept, bounds=("exact",), num_classes=num_classes)
-    qv, lam_v = pb.q, pb.lam
-    solver = RidgeAlpha(pb.X_train, lam_v, fit_intercept=pb.fit_intercept)
+    if learner is None:
+        fi = True if fit_intercept is None else fit_intercept
+        pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
+                     fit_intercept=fi, bounds=("exact",), num_classes=num_classes)
+        lam_v = pb.lam
+        blocks = RidgeAlpha(pb.X_train, lam_v, fit_intercept=pb.fit_intercept).blocks(pb.X_test)
+        name, params = "ridge", {"lam": lam_v, "lam_given": lam,
+                                 "fit_intercept": pb.fit_intercept}
+    else:
+        from . import learners as _ln
+        from ._problem import check_learner
+        check_learner(learner, lam=lam, fit_intercept=fit_intercept)
+        pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=0.0,
+                     bounds=("exact",), num_classes=num_classes)
+        fitted, params, lam_v, _ = _ln.fit_learner(learner, pb.X_train, pb.q.value)
+        blocks = _ln.fitted_blocks(learner, fitted, pb.X_test, pb.m, pb.n)
+        name = learner.name
+    qv = pb.q
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumbaflipWarning)  # problem() warned once above
-        for _, A in solver.blocks(pb.X_test):
+        for _, A in blocks:
             parts.append(attack_alpha(A, y_train, q=q, num_classes=num_classes, kind=kind))
     res = AttackResult(
         prediction=np.concatenate([p.prediction for p in parts]),
@@ -283,7 +303,8 @@ def attack(X_train, y_train, X_test, *, q=0.0, lam="auto", num_classes: int | No
         indices=[x for p in parts for x in p.indices],
         new_labels=[x for p in parts for x in p.new_labels],
         kind=kind, q=qv.given, num_classes=num_classes, n=pb.n,
-        info={"lam": lam_v}, prediction_index=np.concatenate([p.prediction_index for p in parts]),
+        info={"lam": lam_v, "learner": name, "learner_params": params},
+        prediction_index=np.concatenate([p.prediction_index for p in parts]),
         classes_=parts[0].classes_)
     if kind == "smoothed":
         res.info["deployed_size"] = np.concatenate([p.info["deployed_size"] for p in parts])

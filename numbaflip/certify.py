@@ -379,17 +379,24 @@ def _run(engine, blocks, m, progress):
     engine.finish()
 
 
-def _result(engine, pb, *, learner):
+_FROM_PROBLEM = object()
+
+
+def _result(engine, pb, *, learner, learner_params=None, lam=_FROM_PROBLEM,
+            fit_intercept=_FROM_PROBLEM):
     from ._version import __version__
 
     e = engine
-    lam, classes, fit_intercept = pb.lam, pb.classes, pb.fit_intercept
+    lam = pb.lam if lam is _FROM_PROBLEM else lam
+    fit_intercept = pb.fit_intercept if fit_intercept is _FROM_PROBLEM else fit_intercept
+    classes = pb.classes
     table = None
     if "tight" in e.bounds:
         table = {"q": e.qv.canonical, "K": e.K, "method": "auto"}
     metadata = {
         "numbaflip_version": __version__, "q": e.qv.given, "q_canonical": e.qv.canonical,
-        "lam": lam, "learner": learner, "fit_intercept": fit_intercept,
+        "lam": lam, "learner": learner, "learner_params": learner_params,
+        "fit_intercept": fit_intercept,
         "formulation": "binary" if e.num_classes is None else "multiclass", "K": e.K,
         "n_train": e.n, "n_test": e.m, "bounds": list(e.bounds), "precision": e.precision,
         "threshold_table": table, "classes": classes.tolist(),
@@ -408,9 +415,11 @@ def _result(engine, pb, *, learner):
 # Public functions
 # --------------------------------------------------------------------------------------------
 
-def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_classes=None,
-            fit_intercept=True, precision="auto", progress=None) -> CertifyResult:
-    """Certify each test prediction of a ridge classifier against training-label flips.
+def certify(X_train, y_train, X_test, *, q, learner=None, lam="auto", bounds=("kl",),
+            num_classes=None, fit_intercept=None, precision="auto",
+            progress=None) -> CertifyResult:
+    """Certify each test prediction of a ridge (or other linear-in-labels) classifier against
+    training-label flips.
 
     Implements Rosenfeld et al., "Certified Robustness to Label-Flipping Attacks via Randomized
     Smoothing" (ICML 2020), Algorithm 1 and appendix B, with the corrections of numbaflip's
@@ -444,15 +453,23 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     X_test : (m, k) array of test features.
     q : float or decimal string.  Noise level: binary 0 < q < 1/2; K classes 0 < q < (K−1)/K.
         q = 0 is allowed with ``bounds=("exact",)`` only.  q is taken as its exact decimal value.
+    learner : None (ridge with ``lam`` and ``fit_intercept``) or a learner of
+        :mod:`numbaflip.learners` (``Ridge(lam, fit_intercept)``, ``KNN(k, weights)``,
+        ``RBFRidge(gamma, lam, n_components, seed)``) or any object following its protocol:
+        α is computed from the features only (``learner.fit(X_train, q).blocks(X_test)``),
+        never from the labels.  With a learner, ``lam`` and ``fit_intercept`` must be left
+        out (they belong to the learner).  ``metadata["learner"]`` is its name,
+        ``metadata["learner_params"]`` its resolved parameters.
     lam : float ≥ 0 or "auto".  Ridge parameter; "auto" is :func:`numbaflip.alpha.default_lambda`
-        (label-free).
+        (label-free).  Shorthand for ``learner=Ridge(lam=lam)``.
     bounds : subset of ("kl", "tight", "exact").
     num_classes : None for the paper's binary formulation (labels {0,1}, base rule
         1{αᵀy ≥ 1/2}, one Chernoff bound); K ≥ 2 for the pairwise K-class formulation
         (argmax of class sums, K−1 pairwise bounds restricted to t > 0, union bound).  With
         K = 2 the two formulations differ: the K-class noise moves a label to the other class
         with probability q as well, but the pairwise bound is on s₀ − s₁, not on αᵀy − 1/2.
-    fit_intercept : append a column of ones to the features (λ regularises it too).
+    fit_intercept : append a column of ones to the features (λ regularises it too); None
+        means True (ridge without ``learner``).
     precision : "auto" (float64; where the error interval of ``log_p_wrong`` straddles a
         radius boundary, re-evaluate the objective at t* in mpmath), "float64", or "mp"
         (re-evaluate every point in mpmath).
@@ -462,13 +479,29 @@ def certify(X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",), num_clas
     -------
     CertifyResult
     """
-    pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
-                 fit_intercept=fit_intercept, bounds=bounds, num_classes=num_classes,
-                 precision=precision)
-    solver = RidgeAlpha(pb.X_train, pb.lam, fit_intercept=pb.fit_intercept)
+    if learner is None:
+        fi = True if fit_intercept is None else fit_intercept
+        pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
+                     fit_intercept=fi, bounds=bounds, num_classes=num_classes,
+                     precision=precision)
+        solver = RidgeAlpha(pb.X_train, pb.lam, fit_intercept=pb.fit_intercept)
+        engine = _Engine(pb)
+        _run(engine, solver.blocks(pb.X_test, reuse=True), pb.m, progress)
+        return _result(engine, pb, learner="ridge",
+                       learner_params={"lam": pb.lam, "lam_given": lam,
+                                       "fit_intercept": pb.fit_intercept})
+    from . import learners as _ln
+    from ._problem import check_learner
+    check_learner(learner, lam=lam, fit_intercept=fit_intercept)
+    # λ and the intercept belong to the learner: problem() validates the rest (lam=0.0 costs
+    # nothing and is not used)
+    pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=0.0, bounds=bounds,
+                 num_classes=num_classes, precision=precision)
+    fitted, params, lam_v, fi_v = _ln.fit_learner(learner, pb.X_train, pb.q.value)
     engine = _Engine(pb)
-    _run(engine, solver.blocks(pb.X_test, reuse=True), pb.m, progress)
-    return _result(engine, pb, learner="ridge")
+    _run(engine, _ln.fitted_blocks(learner, fitted, pb.X_test, pb.m, pb.n), pb.m, progress)
+    return _result(engine, pb, learner=learner.name, learner_params=params, lam=lam_v,
+                   fit_intercept=fi_v)
 
 
 def certify_alpha(A, y_train, *, q, bounds=("kl",), num_classes=None, precision="auto",

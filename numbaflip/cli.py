@@ -18,6 +18,9 @@ import numpy as np
 from .errors import NumbaflipInputError
 
 DEFAULT_RADII = (0, 1, 2, 5, 10, 20, 50, 100)
+LEARNERS = ("ridge", "knn", "rbf")
+DEFAULT_K = 5
+DEFAULT_COMPONENTS = 1000
 
 
 def _parse_radii(text: str):
@@ -52,6 +55,46 @@ def _lam(text: str):
                                   "--lam auto.")
 
 
+def _gamma(text: str):
+    if text == "scale":
+        return "scale"
+    try:
+        return float(text)
+    except ValueError:
+        raise NumbaflipInputError(f"--gamma {text!r} is not a number; pass e.g. --gamma 0.5 "
+                                  "or --gamma scale.")
+
+
+def _learner_from_options(a):
+    """(learner object or None for the ridge shorthand, λ for the shorthand), checked before
+    any data is read; options that do not apply to the chosen learner are refused."""
+    from . import learners as ln
+    given = {"--lam": a.lam is not None, "--k": a.k is not None,
+             "--weights": a.weights is not None, "--gamma": a.gamma is not None,
+             "--components": a.components is not None, "--seed": a.seed is not None,
+             "--no-intercept": a.no_intercept}
+    applies = {"ridge": ("--lam", "--no-intercept"), "knn": ("--k", "--weights"),
+               "rbf": ("--lam", "--gamma", "--components", "--seed", "--no-intercept")}
+    extra = [o for o, g in given.items() if g and o not in applies[a.learner]]
+    if extra:
+        users = {o: [name for name, opts in applies.items() if o in opts] for o in extra}
+        o = extra[0]
+        raise NumbaflipInputError(
+            f"{o} does not apply to --learner {a.learner}; it is an option of --learner "
+            f"{' and '.join(users[o])}.")
+    lam = _lam(a.lam if a.lam is not None else "auto")
+    if a.learner == "ridge":
+        return None, lam
+    if a.learner == "knn":
+        return ln.KNN(DEFAULT_K if a.k is None else a.k,
+                      weights=a.weights or "uniform"), "auto"
+    return ln.RBFRidge(gamma=_gamma(a.gamma) if a.gamma is not None else "scale", lam=lam,
+                       n_components=(DEFAULT_COMPONENTS if a.components is None
+                                     else a.components),
+                       seed=0 if a.seed is None else a.seed,
+                       fit_intercept=not a.no_intercept), "auto"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
     p = argparse.ArgumentParser(
@@ -66,7 +109,24 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--test", required=True,
                    help="test features, optionally with labels (see --test-labels)")
     c.add_argument("--q", required=True, help="noise level, e.g. 0.1 or 1e-4")
-    c.add_argument("--lam", default="auto", help="ridge parameter (float) or 'auto' (label-free)")
+    c.add_argument("--learner", choices=LEARNERS, default="ridge",
+                   help="ridge (default), knn (k nearest neighbours vote) or rbf (RBF kernel "
+                        "ridge through random Fourier features); see numbaflip.learners")
+    c.add_argument("--lam", default=None,
+                   help="ridge parameter (float) or 'auto' (label-free, the default); "
+                        "--learner ridge and rbf")
+    c.add_argument("--k", type=int, default=None,
+                   help=f"number of neighbours for --learner knn (default {DEFAULT_K}; an "
+                        "even k in a binary vote sends ties to class 1)")
+    c.add_argument("--weights", choices=("uniform", "distance"), default=None,
+                   help="neighbour weights for --learner knn (default uniform)")
+    c.add_argument("--gamma", default=None,
+                   help="RBF width γ of exp(−γ‖x − x′‖²) for --learner rbf: a float > 0 or "
+                        "'scale' = 1/(d·Var(X_train)) (default)")
+    c.add_argument("--components", type=int, default=None,
+                   help=f"random Fourier features for --learner rbf (default {DEFAULT_COMPONENTS})")
+    c.add_argument("--seed", type=int, default=None,
+                   help="seed of the random Fourier features for --learner rbf (default 0)")
     c.add_argument("--bounds", default="kl", help="comma-separated: kl, tight, exact")
     c.add_argument("--num-classes", type=int, default=None,
                    help="K for the K-class formulation; omit for the binary formulation")
@@ -289,7 +349,7 @@ def _cmd_certify(a) -> int:
     # on an output that cannot be written or that would destroy an input.
     plan_output(a.out, protect=(a.train, a.test))
     radii = _parse_radii(a.radii)
-    lam = _lam(a.lam)
+    learner, lam = _learner_from_options(a)
     bounds = _parse_bounds(a.bounds)
     _check_options(a.num_classes, bounds, a.q)
     label_col = _label_column(a.label_column)
@@ -304,9 +364,14 @@ def _cmd_certify(a) -> int:
     if kernels_need_compiling(a.num_classes, bounds):
         print(COMPILE_NOTICE, file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    res = certify(X_train, y_train, X_test, q=a.q, lam=lam, bounds=bounds,
-                  num_classes=a.num_classes, fit_intercept=not a.no_intercept,
-                  precision=a.precision, progress=_want_progress(a))
+    if learner is None:
+        res = certify(X_train, y_train, X_test, q=a.q, lam=lam, bounds=bounds,
+                      num_classes=a.num_classes, fit_intercept=not a.no_intercept,
+                      precision=a.precision, progress=_want_progress(a))
+    else:
+        res = certify(X_train, y_train, X_test, q=a.q, learner=learner, bounds=bounds,
+                      num_classes=a.num_classes, precision=a.precision,
+                      progress=_want_progress(a))
     elapsed = time.perf_counter() - t0
     to_stdout = _same_as_stdout(a.out)
     if fmt == "json":
@@ -319,10 +384,24 @@ def _cmd_certify(a) -> int:
     where = "stdout" if a.out == "-" else a.out
     print(rule, file=sys.stderr)
     print(f"certified {len(res)} test points against n = {res.n} training labels in "
-          f"{elapsed:.2f} s (λ = {res.lam:.6g}); wrote {where} ({fmt})", file=sys.stderr)
+          f"{elapsed:.2f} s ({_learner_line(res)}); wrote {where} ({fmt})", file=sys.stderr)
     if y_test is not None:
         _summary(res, y_test, radii, out=sys.stderr if to_stdout else None)
     return 0
+
+
+def _learner_line(res) -> str:
+    meta = res.metadata or {}
+    name = meta.get("learner", "ridge")
+    if name == "ridge":
+        return f"λ = {res.lam:.6g}"
+    p = meta.get("learner_params") or {}
+    if name == "knn":
+        return f"kNN, k = {p.get('k')}, {p.get('weights')} weights"
+    if name == "rbf_ridge":
+        return (f"RBF random-feature ridge, γ = {p.get('gamma'):.6g}, λ = {res.lam:.6g}, "
+                f"{p.get('n_components')} features, seed {p.get('seed')}")
+    return f"learner {name}"
 
 
 def _cmd_demo(a) -> int:
@@ -365,6 +444,16 @@ _CLI_SPELLING = (
     (re.compile(r"\bbounds\b(?= must| is empty)"), "--bounds"),
     (re.compile(r"\bq=(['\"]?)([^\s'\",;)]+)\1"), r"--q \2"),
     (re.compile(r"^q = "), "--q "),
+    (re.compile(r"\bKNN\(k=([^)]*)\)"), r"--k \1"),
+    (re.compile(r"\bKNN\(weights=([^)]*)\)"), r"--weights \1"),
+    (re.compile(r"\bRBFRidge\(gamma=([^)]*)\)"), r"--gamma \1"),
+    (re.compile(r"\bRBFRidge\(n_components=([^)]*)\)"), r"--components \1"),
+    (re.compile(r"\bRBFRidge\(seed=([^)]*)\)"), r"--seed \1"),
+    (re.compile(r"\bthe number of neighbours k must\b"), "the number of neighbours --k must"),
+    (re.compile(r"\buse k ≤ "), "use --k ≤ "),
+    (re.compile(r"\bgamma must be\b"), "--gamma must be"),
+    (re.compile(r"\bor 'scale'"), "or scale"),
+    (re.compile(r"^(Ridge|RBFRidge): "), ""),
     (re.compile(r"\blam='auto'"), "--lam auto"),
     (re.compile(r"\blam = "), "--lam "),
     (re.compile(r"^lam\b"), "--lam"),
