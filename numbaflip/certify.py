@@ -121,8 +121,8 @@ class _Engine:
             done = np.zeros(b, np.bool_)
             low = np.full(b, -np.inf)
             nb = np.zeros(b, np.int64)
-            _kh.decide_hist_binary_driver(A, self.y, self.q, config.newton_maxiter, side,
-                                          degen, amb, guess, done, logb, err, t, low, nb)
+            _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, np.arange(b),
+                                   True, side, degen, amb, guess, done, logb, err, t, low, nb)
         else:
             # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
             _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
@@ -140,8 +140,8 @@ class _Engine:
                                     err, t, st, it)
             late = np.flatnonzero(interior & ~done)   # settled exactly after the kernel
             if late.size:
-                _kh.hist_binary_driver(A, self.y, self.q, side, guess, late,
-                                       config.newton_maxiter, logb, err, t, low, nb)
+                _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, late, False,
+                                       side, degen, amb, guess, done, logb, err, t, low, nb)
             self._binary_histogram(A, sl, np.flatnonzero(interior), side, logb, err, t, st,
                                    it, low, nb)
         else:

@@ -212,7 +212,6 @@ def instrumented(timer):
         (kb, "_binary_decide", "decide"), (kp, "_mc_decide", "decide"),
         (kb, "_binary_driver", "chernoff"), (kp, "_mc_driver", "chernoff"),
         (kh, "hist_binary_driver", "histogram"), (kh, "full_pass_rows", "chernoff"),
-        (kh, "decide_hist_binary_driver", "histogram"),   # decide fused in (math.md §2b)
         (khp, "hist_mc_driver", "histogram"),
         (cert_mod._Engine, "_refine_block", "refine"),
         (exact_mod, "_exact_k", "exact"),   # what certify calls for the exact bound

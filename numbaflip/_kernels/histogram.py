@@ -230,11 +230,7 @@ def _bucket(H, j):
 def model_slope(H, nb, t, q, lq, l1q):
     """First-order models of f'(t) and f''(t) from the buckets, and a bound on |f' − D|:
     (D, Hs, Rd) with f'(t) ∈ [D − Rd, D + Rd] (Rd includes float64 error)."""
-    d = 0.5
-    hs = 0.0
-    rd = 0.0
-    tot = 0.5
-    at = abs(t)
+    d, hs, rd, tot, at = 0.5, 0.0, 0.0, 0.5, abs(t)
     for j in range(nb):
         lab = 1 if H[j, 0] == 1.0 else 0
         a0 = H[j, 1]
@@ -259,11 +255,7 @@ def model_slope(H, nb, t, q, lq, l1q):
 @njit(cache=True)
 def model_value(H, nb, t, q, lq, l1q):
     """(M(t), R̄(t) + err): f(t) ∈ [M − E, M + E] for the exact f of the bucketed α."""
-    s = 0.0
-    comp = 0.0
-    tot_abs = 0.0
-    err = 0.0
-    at = abs(t)
+    s, comp, tot_abs, err, at = 0.0, 0.0, 0.0, 0.0, abs(t)
     for j in range(nb):
         lab, a0, h, c, s1, s2 = _bucket(H, j)
         g, w, wc, mag, rho = _term(t * a0, lab, q, lq, l1q)
@@ -287,28 +279,50 @@ def model_value(H, nb, t, q, lq, l1q):
 
 
 @njit(cache=True)
+def _bracket_step(u, gp, hs, lo, hi, dx, dxold, tol, btol):
+    """One safeguarded Newton step on a root of the model slope ``gp`` (curvature ``hs``) for
+    u > 0, shared by the binary and the pairwise searches: (stop, next u, lo, hi, dx, dxold);
+    stop when the step is below ``tol``·u or the bracket below ``btol``·hi."""
+    if gp < 0.0:
+        lo = u
+    elif gp > 0.0:
+        hi = u
+    else:
+        return True, u, lo, hi, dx, dxold
+    un, dx, dxold = _safe_step(u, gp, hs, lo, hi, dx, dxold)
+    stop = abs(un - u) <= tol * u or (hi < _INF and hi - lo <= btol * hi)
+    return stop, un, lo, hi, dx, dxold
+
+
+@njit(cache=True)
 def _newton_model(H, nb, side, u0, q, lq, l1q, maxiter):
     """Safeguarded Newton on the root of the model slope, u = side·t > 0; returns u."""
-    lo = 0.0
-    hi = _INF
-    u = u0
-    dxold = _INF
-    dx = _INF
+    lo, hi, u, dx, dxold = 0.0, _INF, u0, _INF, _INF
     for _ in range(maxiter):
         d, hs, _ = model_slope(H, nb, side * u, q, lq, l1q)
-        gp = side * d
-        if gp < 0.0:
-            lo = u
-        elif gp > 0.0:
-            hi = u
-        else:
-            break
-        un, dx, dxold = _safe_step(u, gp, hs, lo, hi, dx, dxold)
-        done = abs(un - u) <= 1e-12 * u or (hi < _INF and hi - lo <= 4.0 * _U * hi)
-        u = un
-        if done:
+        stop, u, lo, hi, dx, dxold = _bracket_step(u, side * d, hs, lo, hi, dx, dxold, 1e-12,
+                                                       4.0 * _U)
+        if stop:
             break
     return u
+
+
+@njit(cache=True)
+def _coarse_slot(kf, a0):
+    """(index within its label of the coarse bucket of fine bucket ``kf``, the coarse centre):
+    one coarse bucket per (sign, binade), centred at the middle of the binade (the fine centre
+    a₀ with its kept mantissa bits cleared), and the centre bucket kept as it is."""
+    if kf == N_BUCKETS - 1:
+        return N_COARSE - 1, 0.0
+    return kf >> MANT_BITS, a0 / (1.0 + ((kf & ((1 << MANT_BITS) - 1)) + 0.5)
+                                  / (1 << MANT_BITS)) * 1.5
+
+
+@njit(cache=True)
+def _moments_about(A0, a0, h, c, s1, s2):
+    """A fine bucket's (c, Σ(α − A₀), Σ(α − A₀)², max |α − A₀|) about a new centre A₀."""
+    sh = a0 - A0
+    return c, c * sh + s1, s2 + 2.0 * sh * s1 + c * sh * sh, abs(sh) + h
 
 
 @njit(cache=True)
@@ -323,17 +337,15 @@ def coarsen(H, nb, keys, C):
         kf = keys[j] % N_BUCKETS
         lab = 1 if keys[j] >= N_BUCKETS else 0
         a0, h, c, s1, s2 = H[j, 1], H[j, 2], H[j, 3], H[j, 4], H[j, 5]
-        k = lab * N_COARSE + (N_COARSE - 1 if kf == N_BUCKETS - 1 else kf >> MANT_BITS)
+        kc, A0 = _coarse_slot(kf, a0)
+        k = lab * N_COARSE + kc
         if C[k, 3] == 0.0:
-            # centre of the binade: the fine centre with its kept mantissa bits cleared
-            A0 = 0.0 if a0 == 0.0 else a0 / (1.0 + ((kf & ((1 << MANT_BITS) - 1)) + 0.5)
-                                          / (1 << MANT_BITS)) * 1.5
             C[k, 0], C[k, 1], C[k, 2], C[k, 4], C[k, 5] = lab, A0, h, 0.0, 0.0
-        sh = a0 - C[k, 1]
-        C[k, 3] += c
-        C[k, 4] += c * sh + s1
-        C[k, 5] += s2 + 2.0 * sh * s1 + c * sh * sh
-        C[k, 2] = max(C[k, 2], abs(sh) + h)
+        dc, d1, d2, hh = _moments_about(C[k, 1], a0, h, c, s1, s2)
+        C[k, 3] += dc
+        C[k, 4] += d1
+        C[k, 5] += d2
+        C[k, 2] = max(C[k, 2], hh)
     nc = 0
     for k in range(2 * N_COARSE):
         if C[k, 3] != 0.0:
@@ -396,52 +408,43 @@ def _hist_row(a, y, q, lq, l1q, sd, u0, maxiter, acc, occ, H, C, cb):
     return min(np.nextafter(m + e, _INF), 0.0), e, t, low, nb
 
 
+@njit(cache=True)
+def _scratch():
+    """Per-chunk scratch of the binary histogram drivers: (acc, occ, H, C, cb)."""
+    return (np.zeros((2 * N_BUCKETS, 3)), np.empty(2 * N_BUCKETS, np.int64),
+            np.empty((2 * N_BUCKETS, N_COLS)), np.empty((2 * N_COARSE, N_COLS)),
+            np.empty(1, np.int64))
+
+
 @njit(parallel=True, cache=True)
-def hist_binary_driver(A, y, q, side, guess, rows, maxiter, out_logb, out_err, out_t,
-                       out_low, out_nb):
-    """Parallel over the given ``rows`` (interior cases): the certified U(t̂), its error part,
-    t̂, the lower bound on min f and the number of occupied buckets."""
+def hist_binary_driver(A, y, q, maxiter, rows, decide, side, degen, ambiguous, guess, done,
+                       out_logb, out_err, out_t, out_low, out_nb):
+    """Parallel over ``rows``: the certified U(t̂), its error part, t̂, the lower bound on
+    min f and the number of occupied buckets.
+
+    ``decide=True``: the decide kernel fused in (side, degen, ambiguous, guess written, one
+    read of each row of α from memory — the histogram pass then finds it in cache); rows that
+    are interior and not ambiguous get their bound (``done``), the caller settles the others
+    exactly and runs them afterwards with ``decide=False`` (side and guess then given)."""
     lq = math.log(q)
     l1q = math.log1p(-q)
     nr = rows.shape[0]
     nch = min(nr, 64)
     for ch in prange(nch):
-        acc = np.zeros((2 * N_BUCKETS, 3))
-        occ = np.empty(2 * N_BUCKETS, np.int64)
-        H = np.empty((2 * N_BUCKETS, N_COLS))
-        C = np.empty((2 * N_COARSE, N_COLS))
-        cb = np.empty(1, np.int64)
-        for r in range(ch * nr // nch, (ch + 1) * nr // nch):
-            j = rows[r]
-            out_logb[j], out_err[j], out_t[j], out_low[j], out_nb[j] = _hist_row(
-                A[j], y, q, lq, l1q, side[j], guess[j], maxiter, acc, occ, H, C, cb)
-
-
-@njit(parallel=True, cache=True)
-def decide_hist_binary_driver(A, y, q, maxiter, side, degen, ambiguous, guess, done,
-                              out_logb, out_err, out_t, out_low, out_nb):
-    """The decide kernel and the histogram bound fused: one read of each row of α from memory
-    (the histogram pass then finds it in cache).  Rows that are interior and not ambiguous get
-    their bound (``done``); the caller settles the others exactly and runs them afterwards."""
-    lq = math.log(q)
-    l1q = math.log1p(-q)
-    m = A.shape[0]
-    nch = min(m, 64)
-    for ch in prange(nch):
-        acc = np.zeros((2 * N_BUCKETS, 3))
-        occ = np.empty(2 * N_BUCKETS, np.int64)
-        H = np.empty((2 * N_BUCKETS, N_COLS))
-        C = np.empty((2 * N_COARSE, N_COLS))
-        cb = np.empty(1, np.int64)
+        acc, occ, H, C, cb = _scratch()
         hist = np.empty(2048)
         hbuf = np.empty(1)
-        for j in range(ch * m // nch, (ch + 1) * m // nch):
-            sd, dg, amb, g = _decide_row(A[j], y, q, True, hist, hbuf)
-            side[j], degen[j], ambiguous[j], guess[j] = sd, dg, amb, g
-            done[j] = (not amb) and dg == DEGEN_INTERIOR and sd != 0
+        for r in range(ch * nr // nch, (ch + 1) * nr // nch):
+            j = rows[r]
+            if decide:
+                sd, dg, amb, g = _decide_row(A[j], y, q, True, hist, hbuf)
+                side[j], degen[j], ambiguous[j], guess[j] = sd, dg, amb, g
+                done[j] = (not amb) and dg == DEGEN_INTERIOR and sd != 0
+            else:
+                done[j] = True
             if done[j]:
                 out_logb[j], out_err[j], out_t[j], out_low[j], out_nb[j] = _hist_row(
-                    A[j], y, q, lq, l1q, sd, g, maxiter, acc, occ, H, C, cb)
+                    A[j], y, q, lq, l1q, side[j], guess[j], maxiter, acc, occ, H, C, cb)
 
 
 @njit(parallel=True, cache=True)

@@ -33,9 +33,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .common import _INF, _U, _argsort_into, _neumaier, _safe_step, _up
-from .histogram import (MANT_BITS, N_BUCKETS, N_COARSE, WINDOW, _bucket_centre, _bucket_of,
-                        _centre_bits, _gamma, _top_exponent)
+from .common import _INF, _U, _argsort_into, _neumaier, _up
+from .histogram import (MANT_BITS, N_BUCKETS, N_COARSE, WINDOW, _bracket_step, _bucket_centre,
+                        _bucket_of, _centre_bits, _coarse_slot, _gamma, _moments_about,
+                        _top_exponent)
 from .pairwise import _lse_up, _noise_consts, _screen_rivals, _term_cr, _term_other
 
 #: sup |g‴| for a log-sum-exp of affine functions with slopes in [−1, 1]: the largest third
@@ -141,16 +142,15 @@ def coarsen_mc(H, off, keys, S, Ct, C, coff):
         for j in range(off[L], off[L + 1]):
             kf = keys[j]
             a0, h, c, s1, s2 = H[j, 0], H[j, 1], H[j, 2], H[j, 3], H[j, 4]
-            k = L * N_COARSE + (N_COARSE - 1 if kf == N_BUCKETS - 1 else kf >> MANT_BITS)
+            kc, A0 = _coarse_slot(kf, a0)
+            k = L * N_COARSE + kc
             if Ct[k, 2] == 0.0:
-                A0 = 0.0 if a0 == 0.0 else a0 / (1.0 + ((kf & ((1 << MANT_BITS) - 1)) + 0.5)
-                                              / (1 << MANT_BITS)) * 1.5
                 Ct[k, 0], Ct[k, 1], Ct[k, 3], Ct[k, 4] = A0, h, 0.0, 0.0
-            sh = a0 - Ct[k, 0]
-            Ct[k, 2] += c
-            Ct[k, 3] += c * sh + s1
-            Ct[k, 4] += s2 + 2.0 * sh * s1 + c * sh * sh
-            Ct[k, 1] = max(Ct[k, 1], abs(sh) + h)
+            dc, d1, d2, hh = _moments_about(Ct[k, 0], a0, h, c, s1, s2)
+            Ct[k, 2] += dc
+            Ct[k, 3] += d1
+            Ct[k, 4] += d2
+            Ct[k, 1] = max(Ct[k, 1], hh)
     nc = 0
     for L in range(S + 1):
         coff[L] = nc
@@ -311,23 +311,11 @@ def pair_slope(H, off, S, c, r, use_o, t, nz, st):
 @njit(cache=True)
 def _newton_pair(C, coff, S, c, r, use_o, u0, nz, maxiter, st):
     """Safeguarded Newton on the root of the model slope over t > 0 (coarse buckets)."""
-    lo = 0.0
-    hi = _INF
-    u = u0
-    dxold = _INF
-    dx = _INF
+    lo, hi, u, dx, dxold = 0.0, _INF, u0, _INF, _INF
     for _ in range(maxiter):
         d, hs, _ = pair_slope(C, coff, S, c, r, use_o, u, nz, st)
-        if d < 0.0:
-            lo = u
-        elif d > 0.0:
-            hi = u
-        else:
-            break
-        un, dx, dxold = _safe_step(u, d, hs, lo, hi, dx, dxold)
-        done = abs(un - u) <= 1e-9 * u or (hi < _INF and hi - lo <= 1e-9 * hi)
-        u = un
-        if done:
+        stop, u, lo, hi, dx, dxold = _bracket_step(u, d, hs, lo, hi, dx, dxold, 1e-9, 1e-9)
+        if stop:
             break
     return u
 
