@@ -87,6 +87,80 @@ class _Engine:
             (1.0 if num_classes is None else 4.0) * n * _U * (1.0 + 1e-6)
 
     # -- per block -----------------------------------------------------------------------
+    def run_sparse_block(self, start, idx, w):
+        """A block of sparse α rows: row j has the weights ``w[j]`` on the training points
+        ``idx[j]`` (both b × k; indices strictly increasing within a row; every other α is 0).
+
+        Each certificate of row j depends only on (w[j], y[idx[j]]): every Chernoff term
+        vanishes at α_i = 0, the decision and degenerate-case sums only involve nonzeros, and
+        a zero α is never a helpful move of the exact certificate (math.md §2, §3, §5).  So
+        the kernels run on the compact rows, O(k) per test point instead of O(n), through the
+        same per-row functions as the dense path (:mod:`numbaflip._kernels.sparse`), with the
+        full-pass Chernoff engine.  Radii are capped at the true n, and the q-rounding shift
+        keeps the true n (conservative: k would do)."""
+        from ._kernels import sparse as _ks
+        W = np.ascontiguousarray(w, dtype=np.float64)
+        idx = np.asarray(idx, dtype=np.int64)
+        b = W.shape[0]
+        sl = slice(start, start + b)
+        lab = self.y if self.num_classes is None else self.slots.y
+        Y = np.ascontiguousarray(lab[idx])
+        if self.num_classes is None:
+            self._sparse_binary(_ks, W, Y, sl)
+        else:
+            self._sparse_multiclass(_ks, W, Y, sl)
+        if self.smoothing:
+            self._refine_block(W, sl, Y)
+        if "exact" in self.bounds:
+            k, _, _ = _ex._exact_k(W, Y, self.pred[sl], self.qv.exact,
+                                   None if self.num_classes is None else self.slots.S)
+            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+
+    def _sparse_binary(self, _ks, W, Y, sl):
+        """:meth:`_binary_block` (full-pass engine) on compact rows W with labels Y."""
+        b = W.shape[0]
+        side = np.empty(b, np.int64)
+        degen = np.empty(b, np.int64)
+        amb = np.empty(b, np.bool_)
+        guess = np.empty(b)
+        _ks.binary_decide_rows(W, Y, self.q, self.smoothing, side, degen, amb, guess)
+        for j in np.flatnonzero(amb):
+            side[j], degen[j] = _rules.binary_decision(W[j], Y[j], self.qv.exact)
+        self.pred[sl] = (side >= 0).astype(np.int64)
+        if not self.smoothing:
+            self.status[sl] = _kc.STATUS_INTERIOR
+            return
+        o = [np.empty(b), np.empty(b), np.empty(b), np.empty(b, np.int8), np.empty(b, np.int64)]
+        _ks.binary_driver_rows(W, Y, self.q, side, degen, guess, config.newton_rtol,
+                               config.newton_maxiter, *o)
+        logb, err, t, st, it = o
+        self._store_bound(sl, logb, err)
+        self.t[sl], self.status[sl], self.iters[sl] = t, st, it
+
+    def _sparse_multiclass(self, _ks, W, Y, sl):
+        """:meth:`_multiclass_block` (full-pass engine) on compact rows W with slot labels Y."""
+        b = W.shape[0]
+        S = self.slots.S
+        pred = np.empty(b, np.int64)
+        tied = np.empty((b, S), np.bool_)
+        amb = np.empty(b, np.bool_)
+        _ks.mc_decide_rows(W, Y, S, pred, tied, amb)
+        for j in np.flatnonzero(amb):
+            pred[j], tied[j] = _rules.multiclass_decision(W[j], Y[j], S)
+        self.pred[sl] = pred
+        if not self.smoothing:
+            self.status[sl] = np.where(tied.any(axis=1), _kc.STATUS_ZERO, _kc.STATUS_INTERIOR)
+            return
+        logb, err, t, pair, st, it = out = (
+            np.empty(b), np.empty(b), np.zeros((b, S)), np.empty((b, S)),
+            np.empty(b, np.int8), np.empty(b, np.int64))
+        _ks.mc_driver_rows(W, Y, S, self.K, self.q, self.slots.log_weight, pred, tied,
+                           config.newton_rtol, config.newton_maxiter, 40.0, *out)
+        self._store_bound(sl, logb, err)
+        fin = np.isfinite(pair)
+        self.pair[sl] = np.where(fin, pair + self.q_shift, pair)
+        self.t[sl], self.status[sl], self.iters[sl] = t, st, it
+
     def run_block(self, start, A):
         A = np.ascontiguousarray(A, dtype=np.float64)
         b = A.shape[0]
@@ -289,13 +363,13 @@ class _Engine:
             out["tight"] = tight
         return out
 
-    def _refine_block(self, A, sl):
+    def _refine_block(self, A, sl, Y=None):
         """High-precision path (mpmath, for the rows float64 cannot settle; math.md §2–§3).
 
         Where the float64 error interval of log_p_wrong straddles a radius boundary (the
         integer radius is uncertain), or always with precision='mp', re-evaluate the Chernoff
         objective at the t actually used in mpmath (with the exact q) and keep the smaller
-        rigorous upper bound.
+        rigorous upper bound.  ``Y``: per-row labels of compact rows A (sparse path).
         """
         if self.precision == "float64":
             return
@@ -317,14 +391,16 @@ class _Engine:
             return
         from . import precision as _mp
         base = sl.start
+        lab = self.y if self.num_classes is None else self.slots.y
         for j in rows:
             g = base + j
+            yj = lab if Y is None else Y[j]
             if self.num_classes is None:
-                v = _mp.mp_binary_log_objective(A[j], self.y, self.qv.canonical,
+                v = _mp.mp_binary_log_objective(A[j], yj, self.qv.canonical,
                                                 float(self.t[g]))
             else:
                 v = _mp.mp_multiclass_log_bound(
-                    A[j], self.slots.y, int(self.pred[g]), self.slots.S, self.qv.canonical,
+                    A[j], yj, int(self.pred[g]), self.slots.S, self.qv.canonical,
                     self.t[g], noise_K=self.K, weights=self.slots.weight)
             if v < self.logb[g]:
                 self.logb[g] = v
@@ -367,6 +443,17 @@ class _Engine:
         self.pair[rows, self.pred] = -np.inf
         self.t[rows, self.pred] = 0.0
         self.pair_classes = np.arange(self.K, dtype=np.int64)
+
+
+def _run_sparse(engine, blocks, m, progress):
+    """:func:`_run` for sparse blocks (start, idx, w) (:meth:`_Engine.run_sparse_block`)."""
+    from tqdm.auto import tqdm
+    disable = (not progress) if progress is not None else None
+    with tqdm(total=m, unit="pt", desc="certify", disable=disable, leave=False) as bar:
+        for start, idx, w in blocks:
+            engine.run_sparse_block(start, idx, w)
+            bar.update(w.shape[0])
+    engine.finish()
 
 
 def _run(engine, blocks, m, progress):
@@ -499,7 +586,11 @@ def certify(X_train, y_train, X_test, *, q, learner=None, lam="auto", bounds=("k
                  num_classes=num_classes, precision=precision)
     fitted, params, lam_v, fi_v = _ln.fit_learner(learner, pb.X_train, pb.q.value)
     engine = _Engine(pb)
-    _run(engine, _ln.fitted_blocks(learner, fitted, pb.X_test, pb.m, pb.n), pb.m, progress)
+    if isinstance(fitted, _ln._FittedKNN):   # k nonzeros per row: O(k) per test point
+        _run_sparse(engine, fitted.sparse_blocks(pb.X_test), pb.m, progress)
+    else:
+        _run(engine, _ln.fitted_blocks(learner, fitted, pb.X_test, pb.m, pb.n), pb.m,
+             progress)
     return _result(engine, pb, learner=learner.name, learner_params=params, lam=lam_v,
                    fit_intercept=fi_v)
 

@@ -125,25 +125,35 @@ def _kernel_k(A, y, pred, qf, num_classes):
     khi = np.empty(b, np.int64)
     status = np.empty(b, np.int64)
     rival = np.full(b, -1, np.int64)
+    if y.ndim == 2:     # sparse rows: A = their nonzeros, y their labels (one row per row)
+        from ._kernels import sparse as _ks
+        bdrv, mdrv = _ks.exact_binary_rows, _ks.exact_mc_rows
+    else:
+        bdrv, mdrv = _binary_driver, _mc_driver
     if num_classes is None:
         q_lo, q_hi = _q_float_bounds(qf)
-        _binary_driver(A, y, pred, q_lo, q_hi, _nchunks(), klo, khi, status)
+        bdrv(A, y, pred, q_lo, q_hi, _nchunks(), klo, khi, status)
     else:
-        _mc_driver(A, y, pred, num_classes, _nchunks(), klo, khi, rival, status)
+        mdrv(A, y, pred, num_classes, _nchunks(), klo, khi, rival, status)
     _raise_nonfinite(status)
     return klo, khi, rival
 
 
 def _exact_k(A, y, pred, qf, num_classes):
     """Exact (k, rival) per row: kernels, then exact arithmetic where they could not decide.
-    k = 0: pred is not the rule's prediction; k = NOCROSS: no label changes alter it."""
+    k = 0: pred is not the rule's prediction; k = NOCROSS: no label changes alter it.
+
+    ``y`` (n,) labels the columns of A; or ``y`` (b, k) labels row by row, A (b, k) then
+    holding each row's nonzero α in training-index order (the sparse path of ``certify``: a
+    zero α is never a helpful move, so the compact row has the same k)."""
     klo, khi, rival = _kernel_k(A, y, pred, qf, num_classes)
     k = khi.copy()
     for r in np.flatnonzero(klo != khi):
+        yr = y if y.ndim == 1 else y[r]
         if num_classes is None:
-            k[r], _ = _exact_binary_row(A[r], y, int(pred[r]), qf)
+            k[r], _ = _exact_binary_row(A[r], yr, int(pred[r]), qf)
         else:
-            k[r], rival[r] = _exact_mc_row(A[r], y, int(pred[r]), num_classes)
+            k[r], rival[r] = _exact_mc_row(A[r], yr, int(pred[r]), num_classes)
     return k, rival, klo != khi
 
 

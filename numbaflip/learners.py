@@ -126,7 +126,8 @@ class KNN:
     α depends on the features and k only — never on the labels — so every certificate applies.
     The exact bound (``bounds=("exact",)``) certifies the vote itself, exactly; ``kl`` and
     ``tight`` certify the randomized-smoothing vote of the paper over these α.  α has k
-    nonzeros per row but is produced dense (b × n blocks).
+    nonzeros per row: ``certify`` takes it as (indices, weights) (``sparse_blocks``) and
+    certifies each test point in O(k); ``blocks`` gives the same α dense (b × n).
     """
 
     name = "knn"
@@ -213,27 +214,44 @@ class _FittedKNN:
             dist[j] = dd[sel][order]
         return idx, dist
 
-    def alpha(self, H):
+    def sparse_alpha(self, H):
+        """(idx, w), both (b, k): row j of α has the weights w[j] on the training points
+        idx[j] (strictly increasing) and 0 elsewhere.  The same α as :meth:`alpha`, bit for
+        bit (the weights are computed in neighbour order, then put in index order)."""
         H = np.ascontiguousarray(H, dtype=np.float64)
-        b = H.shape[0]
         idx, dist = self.neighbours(H)
-        A = np.zeros((b, self.n))
-        rows = np.arange(b)[:, None]
         if self.weights == "uniform":
-            A[rows, idx] = self.w
+            w = np.full(idx.shape, self.w)
         else:
             r = np.sqrt(dist)
             zero = r == 0.0
             with np.errstate(divide="ignore"):
                 inv = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, r))
             inv = np.where(zero.any(axis=1)[:, None], zero.astype(np.float64), inv)
-            A[rows, idx] = inv / inv.sum(axis=1, keepdims=True)
+            w = inv / inv.sum(axis=1, keepdims=True)
+        order = np.argsort(idx, axis=1, kind="stable")
+        idx = np.ascontiguousarray(np.take_along_axis(idx, order, axis=1))
+        w = np.ascontiguousarray(np.take_along_axis(w, order, axis=1))
+        return idx, w
+
+    def alpha(self, H):
+        idx, w = self.sparse_alpha(H)
+        A = np.zeros((idx.shape[0], self.n))
+        np.put_along_axis(A, idx, w, axis=1)
         return A
 
     def blocks(self, H, block_size=None):
         bs = int(block_size or block_rows(self.n))
         for start in range(0, H.shape[0], bs):
             yield start, self.alpha(H[start:start + bs])
+
+    def sparse_blocks(self, H, block_size=None):
+        """(start, idx, w) per block of test rows (:meth:`sparse_alpha`): what ``certify``
+        uses, O(k) per test point in the certificates (the neighbour search stays O(n·d))."""
+        bs = int(block_size or block_rows(self.n))
+        for start in range(0, H.shape[0], bs):
+            idx, w = self.sparse_alpha(H[start:start + bs])
+            yield start, idx, w
 
 
 # --------------------------------------------------------------------------------------------
