@@ -147,6 +147,16 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("csv", "json"), default=None,
                    help="csv (default) or json (default when --out ends with .json; carries "
                         "the provenance)")
+    g = c.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a running Dask cluster, e.g. tcp://host:8786 "
+                        "(numbaflip.distributed.certify; needs numbaflip[dask])")
+    g.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run on a local Dask cluster of N worker processes started for this "
+                        "run and closed after it (needs numbaflip[dask])")
+    c.add_argument("--threads-per-worker", type=int, default=None, metavar="T",
+                   help="threads per worker process with --workers (default: cores / N, at "
+                        "least 1)")
     _progress_options(c)
 
     d = sub.add_parser("demo", help="run the whole job on the shipped digits data")
@@ -341,6 +351,69 @@ def _check_options(num_classes, bounds, q):
     parse_q(q, num_classes, allow_zero=not any(b in SMOOTHING_BOUNDS for b in bounds))
 
 
+DASK_MISSING = ("{opt} needs dask.distributed, which is not installed; install it with "
+                "pip install \"numbaflip[dask]\"")
+
+
+def _check_dask_options(a):
+    """--scheduler / --workers / --threads-per-worker, checked before any data is read;
+    returns the ``distributed`` module (None: run in this process)."""
+    if a.threads_per_worker is not None and a.workers is None:
+        raise NumbaflipInputError("--threads-per-worker applies to --workers only (a cluster "
+                                  "given by --scheduler has its own threads).")
+    if a.scheduler is None and a.workers is None:
+        return None
+    if a.workers is not None and a.workers < 1:
+        raise NumbaflipInputError(f"--workers {a.workers} is invalid; pass N ≥ 1 worker "
+                                  "processes.")
+    if a.threads_per_worker is not None and a.threads_per_worker < 1:
+        raise NumbaflipInputError(f"--threads-per-worker {a.threads_per_worker} is invalid; "
+                                  "pass T ≥ 1.")
+    try:
+        import distributed
+    except ImportError:
+        opt = "--scheduler" if a.scheduler is not None else "--workers"
+        raise NumbaflipInputError(DASK_MISSING.format(opt=opt)) from None
+    return distributed
+
+
+class _DaskRun:
+    """The Dask client of a certify run: connected to --scheduler, or on a LocalCluster of
+    --workers processes started here and closed on exit."""
+
+    def __init__(self, distributed, a):
+        self.distributed, self.a = distributed, a
+        self.cluster = self.client = None
+
+    def __enter__(self):
+        d, a = self.distributed, self.a
+        try:
+            if a.workers is not None:
+                tpw = a.threads_per_worker or max(1, (os.cpu_count() or 1) // a.workers)
+                # the scheduler's HTTP endpoints (metrics, health) start even without a
+                # dashboard and move to a free port when 8787 is taken: not worth a warning
+                warnings.filterwarnings("ignore", message=r"(?s)Port \d+ is already in use")
+                self.cluster = d.LocalCluster(n_workers=a.workers, threads_per_worker=tpw,
+                                              processes=True, dashboard_address=None)
+                self.client = d.Client(self.cluster)
+            else:
+                self.client = d.Client(a.scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as e:
+            self.__exit__(None, None, None)
+            where = f"--scheduler {a.scheduler}" if a.scheduler is not None else \
+                f"--workers {a.workers}"
+            raise NumbaflipInputError(f"{where}: could not start or connect to the Dask "
+                                      f"cluster ({type(e).__name__}: {e}).") from None
+        return self.client
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        return False
+
+
 def _cmd_certify(a) -> int:
     from . import io as nio
     from .io._atomic import plan_output
@@ -352,6 +425,7 @@ def _cmd_certify(a) -> int:
     learner, lam = _learner_from_options(a)
     bounds = _parse_bounds(a.bounds)
     _check_options(a.num_classes, bounds, a.q)
+    distributed = _check_dask_options(a)
     label_col = _label_column(a.label_column)
     header = {"auto": None, "yes": True, "no": False}[a.header]
     train = nio.open_table(a.train, header=header)
@@ -363,15 +437,20 @@ def _cmd_certify(a) -> int:
     from .certify import certify
     if kernels_need_compiling(a.num_classes, bounds):
         print(COMPILE_NOTICE, file=sys.stderr, flush=True)
-    t0 = time.perf_counter()
     if learner is None:
-        res = certify(X_train, y_train, X_test, q=a.q, lam=lam, bounds=bounds,
-                      num_classes=a.num_classes, fit_intercept=not a.no_intercept,
-                      precision=a.precision, progress=_want_progress(a))
+        kw = dict(q=a.q, lam=lam, bounds=bounds, num_classes=a.num_classes,
+                  fit_intercept=not a.no_intercept, precision=a.precision,
+                  progress=_want_progress(a))
     else:
-        res = certify(X_train, y_train, X_test, q=a.q, learner=learner, bounds=bounds,
-                      num_classes=a.num_classes, precision=a.precision,
-                      progress=_want_progress(a))
+        kw = dict(q=a.q, learner=learner, bounds=bounds, num_classes=a.num_classes,
+                  precision=a.precision, progress=_want_progress(a))
+    t0 = time.perf_counter()
+    if distributed is None:
+        res = certify(X_train, y_train, X_test, **kw)
+    else:
+        from . import distributed as ndist
+        with _DaskRun(distributed, a) as client:
+            res = ndist.certify(client, X_train, y_train, X_test, **kw)
     elapsed = time.perf_counter() - t0
     to_stdout = _same_as_stdout(a.out)
     if fmt == "json":

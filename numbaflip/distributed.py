@@ -25,7 +25,11 @@ run one at a time (a process-wide lock) with Numba using the worker's ``nthreads
 so a worker never runs more Numba threads than it has threads and the warnings of a task are
 recorded without interference (they are re-emitted once on the client).
 
-Not partitioned yet: the training set (histogram merging across training partitions).
+A ``learner=`` object (:mod:`numbaflip.learners`) is pickled into every task and fitted there
+on the whole training set.
+
+Not partitioned yet: the training set (histogram merging across training partitions); see
+docs/scaling.md for the plan.
 """
 from __future__ import annotations
 
@@ -298,8 +302,24 @@ def _reemit(records, seen):
                                    maxiter_msg, count=1), NumbaflipWarning, stacklevel=3)
 
 
-def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
-            num_classes=None, fit_intercept=True, precision="auto", progress=None,
+def _check_picklable(learner):
+    """The learner travels to the workers inside every task: it must pickle (cloudpickle, as
+    Dask serialises tasks)."""
+    try:
+        import cloudpickle
+        cloudpickle.dumps(learner)
+    except Exception as e:  # noqa: BLE001 - any pickling failure means the same to the user
+        raise NumbaflipInputError(
+            f"learner={getattr(learner, 'name', type(learner).__name__)!r} "
+            f"({type(learner).__name__}) cannot be pickled ({type(e).__name__}: {e}); "
+            "numbaflip.distributed ships the learner to the workers with every task, so it "
+            "must be picklable (the learners of numbaflip.learners are), or call "
+            "numbaflip.certify to run in this process.") from None
+    return learner
+
+
+def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bounds=("kl",),
+            num_classes=None, fit_intercept=None, precision="auto", progress=None,
             rows_per_task=None, retries=0, match_blas_threads=True):
     """:func:`numbaflip.certify` on a Dask cluster, the test points split into tasks.
 
@@ -307,6 +327,11 @@ def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
     log_p_wrong, statuses, t and per-rival bounds are identical to the in-process call), plus:
 
     client : a running, synchronous ``dask.distributed.Client``.
+    learner : as in :func:`numbaflip.certify` (None: ridge with ``lam``, ``fit_intercept``).
+        The learner object is checked on the client and shipped, pickled, with every task;
+        each task fits it on the whole training set (``learner.fit`` is label-free and
+        deterministic, so every task gets the same α as the in-process call).  It must be
+        picklable (cloudpickle); the learners of :mod:`numbaflip.learners` are.
     X_train, y_train : numpy (or array-like) or dask arrays; dask ones are computed on the
         client (every worker needs the whole training set).
     X_test : numpy (or array-like) or a dask array with known chunk sizes.  A numpy X_test is
@@ -334,6 +359,14 @@ def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
     _check_client(client, distributed)
     from ._problem import problem
 
+    if learner is None:
+        p_lam, p_fi = lam, (True if fit_intercept is None else fit_intercept)
+    else:   # as certify: λ and the intercept belong to the learner (lam=0.0 is not used)
+        from ._problem import check_learner
+        check_learner(learner, lam=lam, fit_intercept=fit_intercept)
+        _check_picklable(learner)
+        p_lam, p_fi = 0.0, True
+
     X_train = _local(X_train)
     y_train = _local(y_train)
     dask_test = _is_dask(X_test)
@@ -343,14 +376,14 @@ def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
             # every check of certify on a one-row stand-in, then the dask array's metadata
             shp = np.shape(X_train)
             stand_in = np.zeros((1, shp[1] if len(shp) == 2 else 1))
-            pb = problem(y_train, q=q, X_train=X_train, X_test=stand_in, lam=lam,
-                         fit_intercept=fit_intercept, bounds=bounds, num_classes=num_classes,
+            pb = problem(y_train, q=q, X_train=X_train, X_test=stand_in, lam=p_lam,
+                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
                          precision=precision)
             _check_dask_test(X_test, pb.X_train.shape[1])
             m = int(X_test.shape[0])
         else:
-            pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=lam,
-                         fit_intercept=fit_intercept, bounds=bounds, num_classes=num_classes,
+            pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=p_lam,
+                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
                          precision=precision)
             m = pb.m
     seen = set()
@@ -371,21 +404,28 @@ def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
     if "tight" in pb.bounds:
         table = _threshold_table(pb)
 
-    kwargs = dict(q=q, lam=pb.lam, bounds=pb.bounds,
-                  num_classes=pb.num_classes, fit_intercept=pb.fit_intercept,
-                  precision=pb.precision)
+    if learner is None:
+        kwargs = dict(q=q, lam=pb.lam, bounds=pb.bounds,
+                      num_classes=pb.num_classes, fit_intercept=pb.fit_intercept,
+                      precision=pb.precision)
+    else:
+        kwargs = dict(q=q, learner=learner, bounds=pb.bounds, num_classes=pb.num_classes,
+                      precision=pb.precision)
     conf = _config_values()
     blas = _blas_threads() if match_blas_threads else None
     y_send = np.asarray(y_train)
 
     futures = []
     try:
-        # training data (and the table) once to every worker
-        X_fut = client.scatter(pb.X_train, broadcast=True)
-        y_fut = client.scatter(y_send, broadcast=True)
+        # training data (and the table) once to every worker.  hash=False: keys of this
+        # call only; content-hashed keys are shared with an earlier call on the same data,
+        # whose release of them races with this call's tasks ("lost dependencies")
+        X_fut = client.scatter(pb.X_train, broadcast=True, hash=False)
+        y_fut = client.scatter(y_send, broadcast=True, hash=False)
         t_fut = None
         if table is not None:   # (canonical q, K, values): only the values are scattered
-            t_fut = (table[0], table[1], client.scatter(table[2], broadcast=True))
+            t_fut = (table[0], table[1],
+                     client.scatter(table[2], broadcast=True, hash=False))
         if dask_test:
             Xd = X_test.rechunk((tuple(sizes), (X_test.shape[1],)))
             blocks = client.compute(list(Xd.to_delayed().ravel()))
@@ -413,7 +453,7 @@ def certify(client, X_train, y_train, X_test, *, q, lam="auto", bounds=("kl",),
     _reemit(records, seen)
     out = _merge(results, sizes, pb.classes)
     params = out.metadata.get("learner_params")
-    if isinstance(params, dict) and "lam_given" in params:
+    if learner is None and isinstance(params, dict) and "lam_given" in params:
         # the tasks were given the λ resolved here; record what the user gave, as certify does
         out.metadata["learner_params"] = dict(params, lam_given=lam)
     out.info["dask"] = {"tasks": len(sizes), "rows_per_task": (min(sizes), max(sizes)),

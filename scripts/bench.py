@@ -54,6 +54,7 @@ Usage::
     python scripts/bench.py                          # everything
     python scripts/bench.py --sizes a --qs 0.3,0.01 --bounds kl,tight
     python scripts/bench.py --quick --out /tmp/bench.md
+    python scripts/bench.py --dask --data fashion --sizes b --qs 0.3   # distributed.certify
 """
 from __future__ import annotations
 
@@ -606,6 +607,183 @@ def render(report):
 
 
 # --------------------------------------------------------------------------------------------
+# --dask: numbaflip.distributed.certify on LocalClusters of 1 and 2 single-thread workers
+# --------------------------------------------------------------------------------------------
+
+#: (workers, threads per worker) of the LocalClusters timed by --dask.
+DASK_CLUSTERS = ((1, 1), (2, 1))
+
+
+def _pickled_size(obj) -> int:
+    import cloudpickle
+    return len(cloudpickle.dumps(obj, protocol=5))
+
+
+@contextmanager
+def _message_meter(client, nd):
+    """Sizes (pickled, as Dask ships them) of what numbaflip.distributed.certify sends: the
+    scattered objects, each task's own arguments (futures of scattered data replaced by
+    None: they are references, not data) and each task's result."""
+    from distributed import Future
+    meter = {"scatter": [], "task_in": [], "task_rows": [], "task_out": []}
+    orig_scatter, orig_submit, orig_merge = client.scatter, client.submit, nd._merge
+
+    def scatter(data, *a, **k):
+        meter["scatter"].append(_pickled_size(data))
+        return orig_scatter(data, *a, **k)
+
+    def strip(x):
+        if isinstance(x, Future):
+            return None
+        if isinstance(x, tuple):
+            return tuple(strip(v) for v in x)
+        return x
+
+    def submit(fn, *args, **k):
+        meter["task_in"].append(_pickled_size((fn, strip(args))))
+        meter["task_rows"].append(int(np.shape(args[1])[0]))
+        return orig_submit(fn, *args, **k)
+
+    def merge(results, sizes, classes):
+        meter["task_out"] = [_pickled_size(r) for r in results]
+        return orig_merge(results, sizes, classes)
+
+    client.scatter, client.submit, nd._merge = scatter, submit, merge
+    try:
+        yield meter
+    finally:
+        client.scatter, client.submit, nd._merge = orig_scatter, orig_submit, orig_merge
+
+
+def _dask_warm_up(client, bounds):
+    """Load every kernel in every worker (tiny problems, histogram engine forced for one)."""
+    import numbaflip
+    import numbaflip.distributed as nd
+    for K in (None, 3):
+        X, y, H, _ = make_problem(K, 60, 4, 8, seed=1)
+        for hist_min in (None, 1):
+            if hist_min is not None:
+                numbaflip.config.config.histogram_min_n = hist_min
+            try:
+                nd.certify(client, X, y, H, q="0.2", lam=1.0, bounds=bounds, num_classes=K,
+                           progress=False)
+            finally:
+                numbaflip.config.reset()
+    client.run(lambda: None)
+
+
+def run_dask_size(name, spec, qs, bounds, data="synthetic", seed=SEED,
+                  clusters=DASK_CLUSTERS):
+    """Time numbaflip.distributed.certify on LocalClusters of ``clusters`` for one size."""
+    import distributed
+
+    import numbaflip
+    import numbaflip.distributed as nd
+    K, n, k, m = spec
+    X, y, H, yt = (fashion_problem if data == "fashion" else make_problem)(K, n, k, m, seed)
+    out = {"size": name, "K": K, "n": n, "k": k, "m": m, "data": data, "runs": []}
+    for q in qs:
+        lam = numbaflip.default_lambda(X, float(q))
+        for nw, tpw in clusters:
+            with distributed.LocalCluster(n_workers=nw, threads_per_worker=tpw,
+                                          processes=True, dashboard_address=None) as cl, \
+                    distributed.Client(cl) as client:
+                _dask_warm_up(client, bounds)
+                load = os.getloadavg()
+                _log(f"dask size {name}: q={q} {nw} worker(s) × {tpw} thread(s) ...")
+                with _message_meter(client, nd) as meter:
+                    t0 = time.perf_counter()
+                    res = nd.certify(client, X, y, H, q=q, lam=lam, bounds=bounds,
+                                     num_classes=K, progress=False)
+                    wall = time.perf_counter() - t0
+            h = res.info.get("histogram") or {}
+            hrows = h.get("closed", 0) + h.get("full_pass", 0)
+            rows = meter["task_rows"]
+            run = {
+                "q": q, "workers": nw, "threads_per_worker": tpw, "wall": wall,
+                "tasks": res.info["dask"]["tasks"],
+                "rows_per_task": list(res.info["dask"]["rows_per_task"]),
+                "blas_threads": res.info["dask"]["blas_threads"],
+                "scatter_bytes": meter["scatter"],
+                "task_in_bytes": meter["task_in"], "task_out_bytes": meter["task_out"],
+                "in_per_point": sum(meter["task_in"]) / m,
+                "out_per_point": sum(meter["task_out"]) / m,
+                "alpha_row_bytes": 8 * n,
+                "histogram": h, "buckets_per_point": h.get("buckets", 0) / hrows if hrows
+                else None,
+                "accuracy": float(np.mean(res.prediction == yt)),
+                "digest": result_digest(res), "load_before": load,
+                "load_after": os.getloadavg(),
+            }
+            assert sum(rows) == m
+            _log(f"dask size {name}: q={q} {nw}×{tpw}: {wall:.2f} s, {run['tasks']} tasks, "
+                 f"in {run['in_per_point']:.0f} B/pt, out {run['out_per_point']:.0f} B/pt")
+            out["runs"].append(run)
+    return out
+
+
+def render_dask(report):
+    mi = report["machine"]
+    L = ["# numbaflip.distributed benchmark\n"]
+    L.append(f"Machine: {mi['cpu']}, {mi['cores']} cores, numba threads {mi['numba_threads']}; "
+             f"Python {mi['python']}, NumPy {mi['numpy']}, SciPy {mi['scipy']}, "
+             f"Numba {mi['numba']}, llvmlite {mi['llvmlite']}, dask {mi.get('dask', '?')}, "
+             f"distributed {mi.get('distributed', '?')}; numbaflip {mi['numbaflip']} "
+             f"(git {mi.get('git', '?')}); {mi['date']}.  Generated by "
+             f"`scripts/bench.py {' '.join(report['argv'])}`.\n")
+    L.append("One `numbaflip.distributed.certify` call per row on a fresh `LocalCluster` "
+             "(worker processes, no dashboard), kernels loaded in the workers beforehand "
+             "(warm-up on tiny problems); seconds of wall time on the client.  *in/pt*: the "
+             "tasks' own arguments (test rows, options, tunables; pickled) per test point; "
+             "*out/pt*: the pickled per-task results per test point; *scatter*: the "
+             "training data and threshold table sent once to every worker; *α row*: n·8 "
+             "bytes, what one test point's α row weighs.  *Buckets/pt*: "
+             "`info['histogram']['buckets']` over the points the histogram engine ran on.\n")
+    L.append("| size | K | n | k | m | q | workers × threads | wall | speed-up | tasks | "
+             "in/pt (B) | out/pt (B) | scatter (B) | α row (B) | buckets/pt | digest | load |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for s in report["sizes"]:
+        base = {}
+        for r in s["runs"]:
+            key = r["q"]
+            if r["workers"] == 1 and r["threads_per_worker"] == 1:
+                base[key] = r["wall"]
+            bp = r["buckets_per_point"]
+            L.append(f"| {s['size']} | {s['K'] or 2} | {s['n']} | {s['k']} | {s['m']} | "
+                     f"{r['q']} | {r['workers']} × {r['threads_per_worker']} | "
+                     f"{_f(r['wall'])} | {_ratio(base.get(key), r['wall'])} | {r['tasks']} | "
+                     f"{r['in_per_point']:.0f} | {r['out_per_point']:.0f} | "
+                     f"{'+'.join(str(b) for b in r['scatter_bytes'])} | "
+                     f"{r['alpha_row_bytes']} | {'–' if bp is None else f'{bp:.0f}'} | "
+                     f"`{r['digest']}` | {_load(r['load_before'])}→{_load(r['load_after'])} |")
+    L.append("")
+    return "\n".join(L) + "\n"
+
+
+def dask_main(args, sizes, table, qs, bounds, argv):
+    try:
+        import dask
+        import distributed
+    except ImportError:
+        raise SystemExit('--dask needs dask.distributed: pip install "numbaflip[dask]"')
+    mi = machine_info()
+    mi.update(dask=dask.__version__, distributed=distributed.__version__)
+    report = {"argv": argv, "machine": mi, "sizes": [], "dask": True}
+    for s in sizes:
+        _log(f"dask size {s}: {table[s]}")
+        report["sizes"].append(run_dask_size(s, table[s], qs, bounds, data=args.data))
+    text = render_dask(report)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(text)
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
+        json.dump(report, fh, indent=1)
+    _log(f"wrote {args.out}")
+    print(text)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
 
@@ -625,7 +803,12 @@ def build_parser():
                    help="test points the reference is timed on (extrapolated to m)")
     p.add_argument("--first-call", default="cold,warm",
                    help="which first-call measurements to run: cold,warm | warm | none")
-    p.add_argument("--out", default=os.path.join("out", "bench.md"))
+    p.add_argument("--out", default=None,
+                   help="Markdown report (default out/bench.md; with --dask out/bench_dask.md)")
+    p.add_argument("--dask", action="store_true",
+                   help="time numbaflip.distributed.certify on LocalClusters of 1 worker × 1 "
+                        "thread and 2 workers × 1 thread instead (speed-up, bytes per test "
+                        "point); e.g. --dask --data fashion --sizes b --qs 0.3")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     return p
 
@@ -642,6 +825,11 @@ def main(argv=None):
             raise SystemExit(f"unknown size {s!r}; choose from {', '.join(table)}")
     qs = [q.strip() for q in args.qs.split(",") if q.strip()]
     bounds = tuple(b.strip() for b in args.bounds.split(",") if b.strip())
+    if args.out is None:
+        args.out = os.path.join("out", "bench_dask.md" if args.dask else "bench.md")
+    if args.dask:
+        return dask_main(args, sizes, table, qs, bounds,
+                         list(argv) if argv is not None else sys.argv[1:])
     report = {"argv": list(argv) if argv is not None else sys.argv[1:], "quick": args.quick,
               "machine": machine_info(), "sizes": [], "first_call": {}}
     modes = tuple(x for x in args.first_call.split(",") if x in ("cold", "warm"))

@@ -294,3 +294,140 @@ def test_non_finite_dask_test_rows(client, small_blocks):
     T[85, 2] = np.inf
     with pytest.raises(NumbaflipInputError, match=r"X_test rows 80\.\.119: .*non-finite"):
         nd.certify(client, X, y, da.from_array(T, chunks=(50, 5)), q=0.1, rows_per_task=40)
+
+
+# --------------------------------------------------------------------------------------------
+# learner= through the tasks
+# --------------------------------------------------------------------------------------------
+
+def test_learners_identical(client, small_blocks):
+    """KNN, Ridge(lam=...) and RBFRidge objects are shipped to the tasks and fitted there: the
+    result (and metadata: learner name, resolved parameters, lam_given) equals the in-process
+    call."""
+    from numbaflip.learners import KNN, RBFRidge, Ridge
+    X, y, T = _data(11, K=3)
+    for learner, kw in ((KNN(5), dict(q=0.2, bounds=("kl", "exact"))),
+                        (KNN(4, weights="distance"), dict(q=0.1, num_classes=3)),
+                        (Ridge(lam=0.5), dict(q=0.1, num_classes=3, bounds=BOUNDS)),
+                        (RBFRidge(n_components=40, seed=3), dict(q=0.1))):
+        yy = y if "num_classes" in kw else (y > 0).astype(np.int64)
+        ref = numbaflip.certify(X, yy, T, learner=learner, **kw)
+        res = nd.certify(client, X, yy, T, learner=learner, rows_per_task=80, **kw)
+        assert res.info["dask"]["tasks"] == 2
+        assert res.metadata["learner"] == learner.name
+        assert_same(ref, res)
+
+
+class _LockedLearner:
+    name = "locked"
+    params = {}
+
+    def __init__(self):
+        self.lock = threading.Lock()   # not picklable
+
+    def fit(self, X, q):   # pragma: no cover - never reached
+        raise AssertionError
+
+
+def test_learner_errors_before_submission(no_submit):
+    from numbaflip.learners import KNN
+    X, y, T = _data(12, m=20)
+    with pytest.raises(NumbaflipInputError, match="cannot be pickled"):
+        nd.certify(no_submit, X, y, T, q=0.1, learner=_LockedLearner())
+    with pytest.raises(NumbaflipInputError, match="lam=0.5 and learner='knn'"):
+        nd.certify(no_submit, X, y, T, q=0.1, learner=KNN(3), lam=0.5)
+    with pytest.raises(NumbaflipInputError, match="fit_intercept=False and learner"):
+        nd.certify(no_submit, X, y, T, q=0.1, learner=KNN(3), fit_intercept=False)
+    with pytest.raises(NumbaflipInputError, match="not a learner"):
+        nd.certify(no_submit, X, y, T, q=0.1, learner=object())
+
+
+# --------------------------------------------------------------------------------------------
+# numbaflip certify --workers / --scheduler
+# --------------------------------------------------------------------------------------------
+
+def _cli_files(tmp_path, K=None):
+    X, y, T = _data(13, n=200, m=90, K=K)
+    yt = np.arange(90) % (K or 2)
+    np.save(tmp_path / "train.npy", np.column_stack([X, y]))
+    np.save(tmp_path / "test.npy", np.column_stack([T, yt]))
+    return ["certify", f"--train={tmp_path / 'train.npy'}", f"--test={tmp_path / 'test.npy'}"]
+
+
+def test_cli_workers_same_output(tmp_path, capsys):
+    from numbaflip.cli import main
+    files = _cli_files(tmp_path, K=3)
+    opts = files + ["--q", "0.1", "--num-classes", "3", "--bounds", "kl,tight,exact"]
+    assert main(opts + ["--out", str(tmp_path / "local.csv")]) == 0
+    assert main(opts + ["--out", str(tmp_path / "dask.csv"), "--workers", "2",
+                        "--threads-per-worker", "1"]) == 0
+    assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
+    knn = files + ["--q", "0.2", "--num-classes", "3", "--learner", "knn", "--k", "3",
+                   "--bounds", "kl,exact"]
+    assert main(knn + ["--out", str(tmp_path / "local.json")]) == 0
+    assert main(knn + ["--out", str(tmp_path / "dask.json"), "--workers", "1"]) == 0
+    assert (tmp_path / "local.json").read_bytes() == (tmp_path / "dask.json").read_bytes()
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_cli_scheduler_address(tmp_path, cluster, capsys):
+    from numbaflip.cli import main
+    files = _cli_files(tmp_path)
+    opts = files + ["--q", "0.1", "--bounds", "kl,tight"]
+    assert main(opts + ["--out", str(tmp_path / "local.csv")]) == 0
+    assert main(opts + ["--out", str(tmp_path / "dask.csv"),
+                        "--scheduler", cluster.scheduler_address]) == 0
+    assert (tmp_path / "local.csv").read_bytes() == (tmp_path / "dask.csv").read_bytes()
+
+
+def test_cli_dask_option_errors(tmp_path, capsys, monkeypatch):
+    import sys
+    from numbaflip.cli import main
+    out = str(tmp_path / "o.csv")
+    base = ["certify", "--train", str(tmp_path / "missing.npy"), "--test", str(tmp_path / "missing.npy"),
+            "--q", "0.1", "--out", out]
+    with pytest.raises(SystemExit) as e:   # argparse: mutually exclusive
+        main(base + ["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    assert e.value.code == 2
+    assert "not allowed with" in capsys.readouterr().err
+    for extra, msg in ((["--workers", "0"], "--workers 0 is invalid"),
+                       (["--threads-per-worker", "2"], "applies to --workers only")):
+        assert main(base + extra) == 2
+        assert msg in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "distributed", None)   # dask not installed
+    for opt in (["--workers", "2"], ["--scheduler", "tcp://127.0.0.1:8786"]):
+        assert main(base + opt) == 2   # before any data is read (the files do not exist)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"numbaflip: error: {opt[0]} needs dask.distributed, which is not "
+                       "installed; install it with pip install \"numbaflip[dask]\""]
+    assert not os.path.exists(out)
+
+
+def test_repeated_calls_same_data(client):
+    """Scattered data gets keys of its own call: the same training data certified again right
+    after (content-hashed keys would be shared and released under the new tasks: "lost
+    dependencies")."""
+    X, y, T = _data(14, m=30)
+    kw = dict(q=0.2, lam=1.0, bounds=("kl", "tight"))
+    ref = numbaflip.certify(X, y, T, **kw)
+    for _ in range(4):
+        assert_same(ref, nd.certify(client, X, y, T, **kw))
+
+
+def test_bench_dask_quick(tmp_path, capsys):
+    """scripts/bench.py --dask on a tiny size: both clusters timed, bytes per point measured
+    (a task carries the k·8 bytes of each test row), identical certificates."""
+    import json
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "scripts"))
+    import bench
+    out = tmp_path / "bd.md"
+    assert bench.main(["--dask", "--quick", "--sizes", "a", "--qs", "0.3", "--bounds", "kl",
+                       "--out", str(out)]) == 0
+    assert out.read_text().startswith("# numbaflip.distributed benchmark")
+    runs = json.loads((tmp_path / "bd.json").read_text())["sizes"][0]["runs"]
+    assert [(r["workers"], r["threads_per_worker"]) for r in runs] == [(1, 1), (2, 1)]
+    k = bench.QUICK_SIZES["a"][2]
+    for r in runs:
+        assert r["in_per_point"] >= 8 * k and r["out_per_point"] > 0
+    assert runs[0]["digest"] == runs[1]["digest"]
