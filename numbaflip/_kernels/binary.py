@@ -222,32 +222,22 @@ def _binary_driver(A, y, q, side, degen, guess, rtol, maxiter,
     lq = math.log(q)
     l1q = math.log1p(-q)
     for j in prange(m):
-        dg = degen[j]
-        if dg == DEGEN_ZERO or side[j] == 0:
-            out_logb[j] = 0.0
-            out_err[j] = 0.0
-            out_t[j] = 0.0
-            out_status[j] = STATUS_ZERO
-            out_iters[j] = 0
-        elif dg == DEGEN_UNBOUNDED:
-            out_logb[j] = -_INF
-            out_err[j] = 0.0
-            out_t[j] = -_INF
-            out_status[j] = STATUS_UNBOUNDED
-            out_iters[j] = 0
-        elif dg == DEGEN_LIMIT:
-            v, e = _binary_limit_logb(A[j], y, lq, l1q)
-            out_logb[j] = v
-            out_err[j] = e
-            out_t[j] = -_INF
-            out_status[j] = STATUS_LIMIT
-            out_iters[j] = 0
-        else:
-            v, e, t, it, conv = _binary_newton(A[j], y, side[j], guess[j], q, lq, l1q,
-                                               rtol, maxiter)
-            # A bound above 0 is worthless (B ≤ 1 trivially); report log B = 0 then.
-            out_logb[j] = min(v, 0.0)
-            out_err[j] = e
-            out_t[j] = t
-            out_status[j] = STATUS_INTERIOR if conv else STATUS_MAXITER
-            out_iters[j] = it
+        (out_logb[j], out_err[j], out_t[j], out_status[j],
+         out_iters[j]) = _bound_row(A[j], y, q, lq, l1q, side[j], degen[j], guess[j], rtol,
+                                    maxiter)
+
+
+@njit(cache=True)
+def _bound_row(a, y, q, lq, l1q, sd, dg, g, rtol, maxiter):
+    """(log B bound, its error, t, status, iterations) for one row, the degenerate cases of
+    math.md §2 analytic (shared by the dense and the sparse drivers)."""
+    if dg == DEGEN_ZERO or sd == 0:
+        return 0.0, 0.0, 0.0, STATUS_ZERO, 0
+    if dg == DEGEN_UNBOUNDED:
+        return -_INF, 0.0, -_INF, STATUS_UNBOUNDED, 0
+    if dg == DEGEN_LIMIT:
+        v, e = _binary_limit_logb(a, y, lq, l1q)
+        return v, e, -_INF, STATUS_LIMIT, 0
+    v, e, t, it, conv = _binary_newton(a, y, sd, g, q, lq, l1q, rtol, maxiter)
+    # A bound above 0 is worthless (B ≤ 1 trivially); report log B = 0 then.
+    return min(v, 0.0), e, t, STATUS_INTERIOR if conv else STATUS_MAXITER, it

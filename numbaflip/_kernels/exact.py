@@ -473,6 +473,23 @@ def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs, stack, buf):
         bmax = _deeper(bmax)
 
 
+@njit(cache=True)
+def _binary_scratch(n):
+    """Per-chunk scratch of the binary exact drivers (dense and sparse rows of length n)."""
+    return (np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n),
+            np.empty(_NB), np.empty(_STACK, np.int64), np.empty(1))
+
+
+@njit(cache=True)
+def _mc_scratch(n, K):
+    """Per-chunk scratch of the K-class exact drivers (rows of length n, K class slots)."""
+    return (np.empty(2 * n), np.empty(2 * n, np.int64), np.empty(2 * n, np.int64),
+            np.empty(2 * n, np.int64), np.empty(2 * n), np.empty(K), np.empty(K), np.empty(K),
+            np.empty(K), np.empty(K, np.int64), np.empty(K), np.empty(K),
+            np.empty((1 + 2 * K, _NB), np.int64), np.empty((1 + 2 * K, _NB)),
+            np.empty(_STACK, np.int64), np.empty(1))
+
+
 @njit(parallel=True, cache=True)
 def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
     b, n = A.shape
@@ -480,13 +497,7 @@ def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         # per-chunk scratch, reused by every row of the chunk
-        keys = np.empty(n)
-        tag = np.empty(n, np.int64)
-        perm = np.empty(n, np.int64)
-        sk = np.empty(n)
-        hs = np.empty(_NB)
-        stack = np.empty(_STACK, np.int64)
-        buf = np.empty(1)
+        keys, tag, perm, sk, hs, stack, buf = _binary_scratch(n)
         for r in range(lo, hi):
             klo, khi, st = _binary_row(A[r], y, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
                                        stack, buf)
@@ -686,22 +697,8 @@ def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         # per-chunk scratch, reused by every row of the chunk
-        keys = np.empty(2 * n)
-        tag = np.empty(2 * n, np.int64)
-        grp = np.empty(2 * n, np.int64)
-        perm = np.empty(2 * n, np.int64)
-        sk = np.empty(2 * n)
-        Sc = np.empty(K)
-        eac = np.empty(K)
-        G = np.empty(K)
-        P = np.empty(K)
-        rivals = np.empty(K, np.int64)
-        S0s = np.empty(K)
-        ea0s = np.empty(K)
-        hc = np.empty((1 + 2 * K, _NB), np.int64)
-        hs = np.empty((1 + 2 * K, _NB))
-        stack = np.empty(_STACK, np.int64)
-        buf = np.empty(1)
+        keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf = \
+            _mc_scratch(n, K)
         for r in range(lo, hi):
             klo, khi, rv, st = _mc_row(A[r], y, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
                                        P, rivals, S0s, ea0s, hc, hs, stack, buf)

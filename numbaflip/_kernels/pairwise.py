@@ -464,6 +464,13 @@ def _mc_point(a, y, c, tied_row, K, logw, nz, k1, v1, v0, rtol, maxiter, far_gap
     return logb, maxerr, STATUS_INTERIOR if allconv else STATUS_MAXITER, iters
 
 
+@njit(cache=True)
+def _mc_scratch(K):
+    """Per-chunk scratch of the pairwise drivers: (W, JS, order, stack, hist, hbuf)."""
+    return (np.empty((12, K)), np.empty((8, K)), np.empty(K, np.int64),
+            np.empty((64, 2), np.int64), np.empty(2048), np.empty(1))
+
+
 @njit(parallel=True, cache=True)
 def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
                out_logb, out_err, out_t, out_pair, out_status, out_iters):
@@ -487,12 +494,7 @@ def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
     nch = _nchunks(m)
     for ch in prange(nch):
         lo, hi = _chunk(ch, m, nch)
-        W = np.empty((12, K))
-        JS = np.empty((8, K))
-        order = np.empty(K, np.int64)
-        stack = np.empty((64, 2), np.int64)
-        hist = np.empty(2048)
-        hbuf = np.empty(1)
+        W, JS, order, stack, hist, hbuf = _mc_scratch(K)
         for j in range(lo, hi):
             logb, err, st, it = _mc_point(A[j], y, pred[j], tied[j], K, logw, nz, k1, v1, v0,
                                           rtol, maxiter, far_gap, W, JS, order, stack, hist,

@@ -24,12 +24,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .binary import _binary_limit_logb, _binary_newton, _decide_row
-from .common import (DEGEN_LIMIT, DEGEN_UNBOUNDED, DEGEN_ZERO, STATUS_INTERIOR, STATUS_LIMIT,
-                     STATUS_MAXITER, STATUS_UNBOUNDED, STATUS_ZERO, _INF, _U, _chunk, _nchunks)
-from .exact import _STACK, _binary_row, _mc_row, _NB
+from .binary import _bound_row, _decide_row
+from .common import _U, _chunk, _nchunks
+from .exact import _binary_row, _binary_scratch, _mc_row
 from .exact import _chunk as _ex_chunk
-from .pairwise import _class_sums, _decide_one, _mc_point, _noise_consts
+from .exact import _mc_scratch as _mc_scratch_exact
+from .pairwise import _class_sums, _decide_one, _mc_point, _mc_scratch, _noise_consts
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,34 +56,9 @@ def binary_driver_rows(W, Y, q, side, degen, guess, rtol, maxiter,
     lq = math.log(q)
     l1q = math.log1p(-q)
     for j in prange(m):
-        dg = degen[j]
-        if dg == DEGEN_ZERO or side[j] == 0:
-            out_logb[j] = 0.0
-            out_err[j] = 0.0
-            out_t[j] = 0.0
-            out_status[j] = STATUS_ZERO
-            out_iters[j] = 0
-        elif dg == DEGEN_UNBOUNDED:
-            out_logb[j] = -_INF
-            out_err[j] = 0.0
-            out_t[j] = -_INF
-            out_status[j] = STATUS_UNBOUNDED
-            out_iters[j] = 0
-        elif dg == DEGEN_LIMIT:
-            v, e = _binary_limit_logb(W[j], Y[j], lq, l1q)
-            out_logb[j] = v
-            out_err[j] = e
-            out_t[j] = -_INF
-            out_status[j] = STATUS_LIMIT
-            out_iters[j] = 0
-        else:
-            v, e, t, it, conv = _binary_newton(W[j], Y[j], side[j], guess[j], q, lq, l1q,
-                                               rtol, maxiter)
-            out_logb[j] = min(v, 0.0)
-            out_err[j] = e
-            out_t[j] = t
-            out_status[j] = STATUS_INTERIOR if conv else STATUS_MAXITER
-            out_iters[j] = it
+        (out_logb[j], out_err[j], out_t[j], out_status[j],
+         out_iters[j]) = _bound_row(W[j], Y[j], q, lq, l1q, side[j], degen[j], guess[j], rtol,
+                                    maxiter)
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,12 +90,7 @@ def mc_driver_rows(W, Y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
     nch = _nchunks(m)
     for ch in prange(nch):
         lo, hi = _chunk(ch, m, nch)
-        Ws = np.empty((12, K))
-        JS = np.empty((8, K))
-        order = np.empty(K, np.int64)
-        stack = np.empty((64, 2), np.int64)
-        hist = np.empty(2048)
-        hbuf = np.empty(1)
+        Ws, JS, order, stack, hist, hbuf = _mc_scratch(K)
         for j in range(lo, hi):
             logb, err, st, it = _mc_point(W[j], Y[j], pred[j], tied[j], K, logw, nz, k1, v1, v0,
                                           rtol, maxiter, far_gap, Ws, JS, order, stack, hist,
@@ -141,13 +111,7 @@ def exact_binary_rows(W, Y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out)
     nch = min(b, nch)
     for ch in prange(nch):
         lo, hi = _ex_chunk(ch, b, nch)
-        keys = np.empty(n)
-        tag = np.empty(n, np.int64)
-        perm = np.empty(n, np.int64)
-        sk = np.empty(n)
-        hs = np.empty(_NB)
-        stack = np.empty(_STACK, np.int64)
-        buf = np.empty(1)
+        keys, tag, perm, sk, hs, stack, buf = _binary_scratch(n)
         for r in range(lo, hi):
             klo, khi, st = _binary_row(W[r], Y[r], pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
                                        stack, buf)
@@ -162,22 +126,8 @@ def exact_mc_rows(W, Y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     nch = min(b, nch)
     for ch in prange(nch):
         lo, hi = _ex_chunk(ch, b, nch)
-        keys = np.empty(2 * n)
-        tag = np.empty(2 * n, np.int64)
-        grp = np.empty(2 * n, np.int64)
-        perm = np.empty(2 * n, np.int64)
-        sk = np.empty(2 * n)
-        Sc = np.empty(K)
-        eac = np.empty(K)
-        G = np.empty(K)
-        P = np.empty(K)
-        rivals = np.empty(K, np.int64)
-        S0s = np.empty(K)
-        ea0s = np.empty(K)
-        hc = np.empty((1 + 2 * K, _NB), np.int64)
-        hs = np.empty((1 + 2 * K, _NB))
-        stack = np.empty(_STACK, np.int64)
-        buf = np.empty(1)
+        keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf = \
+            _mc_scratch_exact(n, K)
         for r in range(lo, hi):
             klo, khi, rv, st = _mc_row(W[r], Y[r], pred[r], K, keys, tag, grp, perm, sk, Sc,
                                        eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf)
