@@ -232,13 +232,10 @@ class _Engine:
         for out, val in zip((logb, err, t, st, it), o):
             out[where] = val
 
-    def _binary_histogram(self, A, sl, rows, side, logb, err, t, st, it, low, nb):
-        """Histogram engine (math.md §2b) on the interior ``rows`` (their U(t̂), lower bound
-        ``low`` and bucket counts ``nb`` already computed): U where the sandwich closes
-        (radius(U) = radius(lower bound on min f) for every bound), else the full-pass Newton
-        started at t̂, keeping the smaller of the two valid bounds."""
-        if rows.size == 0:
-            return
+    def _close_sandwich(self, sl, rows, logb, low, nb, st, it):
+        """The histogram rows whose sandwich does not close (math.md §2b): radius(U) differs
+        from the radius of the lower bound on min f for some bound.  The others are settled
+        (the mp refinement skips them); counts go to ``self.hist``."""
         st[rows] = _kc.STATUS_INTERIOR
         it[rows] = 0
         hi = self._radii(logb[rows] + self.q_shift)
@@ -246,11 +243,20 @@ class _Engine:
         open_ = np.zeros(rows.size, np.bool_)
         for k in hi:
             open_ |= hi[k] != lo[k]
-        redo = rows[open_]
         self.settled[sl][rows[~open_]] = True
-        self.hist["closed"] += int(rows.size - redo.size)
-        self.hist["full_pass"] += int(redo.size)
+        self.hist["closed"] += int(rows.size - int(open_.sum()))
+        self.hist["full_pass"] += int(open_.sum())
         self.hist["buckets"] += int(nb[rows].sum())
+        return rows[open_]
+
+    def _binary_histogram(self, A, sl, rows, side, logb, err, t, st, it, low, nb):
+        """Histogram engine (math.md §2b) on the interior ``rows`` (their U(t̂), lower bound
+        ``low`` and bucket counts ``nb`` already computed): U where the sandwich closes
+        (radius(U) = radius(lower bound on min f) for every bound), else the full-pass Newton
+        started at t̂, keeping the smaller of the two valid bounds."""
+        if rows.size == 0:
+            return
+        redo = self._close_sandwich(sl, rows, logb, low, nb, st, it)
         if redo.size:
             lb, e2, t2, it2 = np.empty_like(logb), np.empty_like(err), np.empty_like(t), \
                 np.zeros_like(it)
@@ -326,18 +332,7 @@ class _Engine:
         _khp.hist_mc_driver(A, self.slots.y, self.slots.S, self.K, self.q, lw, lw_lo, pred,
                             tied, rows, config.newton_maxiter, 40.0, logb, err, t, pair, low,
                             nb)
-        st[rows] = _kc.STATUS_INTERIOR
-        it[rows] = 0
-        hi = self._radii(logb[rows] + self.q_shift)
-        lo = self._radii(low[rows] - self.q_shift)
-        open_ = np.zeros(rows.size, np.bool_)
-        for k in hi:
-            open_ |= hi[k] != lo[k]
-        redo = rows[open_]
-        self.settled[sl][rows[~open_]] = True
-        self.hist["closed"] += int(rows.size - redo.size)
-        self.hist["full_pass"] += int(redo.size)
-        self.hist["buckets"] += int(nb[rows].sum())
+        redo = self._close_sandwich(sl, rows, logb, low, nb, st, it)
         if redo.size:
             lb, e2, t2, p2, st2, it2 = passes(redo)
             better = lb < logb[redo]

@@ -318,6 +318,79 @@ def _check_picklable(learner):
     return learner
 
 
+def _validated(X_train, y_train, X_test, q, p_lam, p_fi, bounds, num_classes, precision):
+    """certify's checks on the client: (Problem, m, X_test is dask, warnings shown, y_train).
+    A dask X_test is checked on a one-row stand-in, then through its metadata."""
+    from ._problem import problem
+    X_train = _local(X_train)
+    y_train = _local(y_train)
+    dask_test = _is_dask(X_test)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        if dask_test:
+            # every check of certify on a one-row stand-in, then the dask array's metadata
+            shp = np.shape(X_train)
+            stand_in = np.zeros((1, shp[1] if len(shp) == 2 else 1))
+            pb = problem(y_train, q=q, X_train=X_train, X_test=stand_in, lam=p_lam,
+                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
+                         precision=precision)
+            _check_dask_test(X_test, pb.X_train.shape[1])
+            m = int(X_test.shape[0])
+        else:
+            pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=p_lam,
+                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
+                         precision=precision)
+            m = pb.m
+    seen = set()
+    for w in rec:   # the client's own validation warnings (labels), once
+        seen.add((w.category, str(w.message)))
+        warnings.warn(w.message, w.category, stacklevel=4)
+
+    return pb, m, dask_test, seen, y_train
+
+
+def _submit_and_collect(client, distributed, pb, X_test, y_send, dask_test, starts, sizes,
+                        kwargs, conf, table, blas, retries, progress, m):
+    """Scatter the training data (and the threshold table) once, submit one task per run of
+    whole alpha blocks, collect in order with one progress bar; (results, warning records)."""
+    futures = []
+    try:
+        # training data (and the table) once to every worker.  hash=False: keys of this
+        # call only; content-hashed keys are shared with an earlier call on the same data,
+        # whose release of them races with this call's tasks ("lost dependencies")
+        X_fut = client.scatter(pb.X_train, broadcast=True, hash=False)
+        y_fut = client.scatter(y_send, broadcast=True, hash=False)
+        t_fut = None
+        if table is not None:   # (canonical q, K, values): only the values are scattered
+            t_fut = (table[0], table[1],
+                     client.scatter(table[2], broadcast=True, hash=False))
+        if dask_test:
+            Xd = X_test.rechunk((tuple(sizes), (X_test.shape[1],)))
+            blocks = client.compute(list(Xd.to_delayed().ravel()))
+        else:
+            blocks = [pb.X_test[s:s + b] for s, b in zip(starts, sizes)]
+        for i, (s, blk) in enumerate(zip(starts, blocks)):
+            futures.append(client.submit(_certify_rows, s, blk, X_fut, y_fut, kwargs, conf,
+                                         t_fut, blas, retries=retries, pure=True))
+        index = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(futures)
+        records = []
+        from tqdm.auto import tqdm
+        disable = (not progress) if progress is not None else None
+        with tqdm(total=m, unit="pt", desc="certify (dask)", disable=disable,
+                  leave=False) as bar:
+            for fut in distributed.as_completed(futures):
+                i = index[fut.key]
+                res, recs = fut.result()
+                results[i] = res
+                records.extend(recs)
+                bar.update(sizes[i])
+    finally:
+        if any(not f.done() for f in futures):
+            client.cancel(futures)
+    return results, records
+
+
 def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bounds=("kl",),
             num_classes=None, fit_intercept=None, precision="auto", progress=None,
             rows_per_task=None, retries=0, match_blas_threads=True):
@@ -357,7 +430,6 @@ def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bo
     """
     distributed = _require_distributed()
     _check_client(client, distributed)
-    from ._problem import problem
 
     if learner is None:
         p_lam, p_fi = lam, (True if fit_intercept is None else fit_intercept)
@@ -367,30 +439,8 @@ def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bo
         _check_picklable(learner)
         p_lam, p_fi = 0.0, True
 
-    X_train = _local(X_train)
-    y_train = _local(y_train)
-    dask_test = _is_dask(X_test)
-    with warnings.catch_warnings(record=True) as rec:
-        warnings.simplefilter("always")
-        if dask_test:
-            # every check of certify on a one-row stand-in, then the dask array's metadata
-            shp = np.shape(X_train)
-            stand_in = np.zeros((1, shp[1] if len(shp) == 2 else 1))
-            pb = problem(y_train, q=q, X_train=X_train, X_test=stand_in, lam=p_lam,
-                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
-                         precision=precision)
-            _check_dask_test(X_test, pb.X_train.shape[1])
-            m = int(X_test.shape[0])
-        else:
-            pb = problem(y_train, q=q, X_train=X_train, X_test=X_test, lam=p_lam,
-                         fit_intercept=p_fi, bounds=bounds, num_classes=num_classes,
-                         precision=precision)
-            m = pb.m
-    seen = set()
-    for w in rec:   # the client's own validation warnings (labels), once
-        seen.add((w.category, str(w.message)))
-        warnings.warn(w.message, w.category, stacklevel=2)
-
+    pb, m, dask_test, seen, y_train = _validated(X_train, y_train, X_test, q, p_lam, p_fi,
+                                                 bounds, num_classes, precision)
     n_slots = None
     if pb.num_classes is not None:
         from ._problem import class_slots
@@ -415,41 +465,9 @@ def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bo
     blas = _blas_threads() if match_blas_threads else None
     y_send = np.asarray(y_train)
 
-    futures = []
-    try:
-        # training data (and the table) once to every worker.  hash=False: keys of this
-        # call only; content-hashed keys are shared with an earlier call on the same data,
-        # whose release of them races with this call's tasks ("lost dependencies")
-        X_fut = client.scatter(pb.X_train, broadcast=True, hash=False)
-        y_fut = client.scatter(y_send, broadcast=True, hash=False)
-        t_fut = None
-        if table is not None:   # (canonical q, K, values): only the values are scattered
-            t_fut = (table[0], table[1],
-                     client.scatter(table[2], broadcast=True, hash=False))
-        if dask_test:
-            Xd = X_test.rechunk((tuple(sizes), (X_test.shape[1],)))
-            blocks = client.compute(list(Xd.to_delayed().ravel()))
-        else:
-            blocks = [pb.X_test[s:s + b] for s, b in zip(starts, sizes)]
-        for i, (s, blk) in enumerate(zip(starts, blocks)):
-            futures.append(client.submit(_certify_rows, s, blk, X_fut, y_fut, kwargs, conf,
-                                         t_fut, blas, retries=retries, pure=True))
-        index = {f.key: i for i, f in enumerate(futures)}
-        results = [None] * len(futures)
-        records = []
-        from tqdm.auto import tqdm
-        disable = (not progress) if progress is not None else None
-        with tqdm(total=m, unit="pt", desc="certify (dask)", disable=disable,
-                  leave=False) as bar:
-            for fut in distributed.as_completed(futures):
-                i = index[fut.key]
-                res, recs = fut.result()
-                results[i] = res
-                records.extend(recs)
-                bar.update(sizes[i])
-    finally:
-        if any(not f.done() for f in futures):
-            client.cancel(futures)
+    results, records = _submit_and_collect(client, distributed, pb, X_test, y_send, dask_test,
+                                           starts, sizes, kwargs, conf, table, blas, retries,
+                                           progress, m)
     _reemit(records, seen)
     out = _merge(results, sizes, pb.classes)
     params = out.metadata.get("learner_params")
