@@ -37,7 +37,7 @@ from .common import _INF, _U, _argsort_into, _neumaier, _up
 from .histogram import (MANT_BITS, N_BUCKETS, N_COARSE, WINDOW, _bracket_step, _bucket_centre,
                         _bucket_of, _centre_bits, _coarse_slot, _gamma, _moments_about,
                         _top_exponent)
-from .pairwise import _lse_up, _noise_consts, _screen_rivals, _term_cr, _term_other
+from .pairwise import _lse, _lse_up, _noise_consts, _screen_rivals, _term_cr, _term_other
 
 #: sup |g‴| for a log-sum-exp of affine functions with slopes in [−1, 1]: the largest third
 #: central moment of a law on an interval of length 2, 2³/(6√3).
@@ -374,20 +374,8 @@ def solve_pair(H, off, C, coff, S, c, r, use_o, u0, nz, maxiter, st):
 def _lse_down(vals, logw_lo, K, skip):
     """Downward-rounded log Σ_{k≠skip} w_k exp(vals[k]) (vals lower bounds, logw_lo[k] ≤
     log w_k); −inf when every value is −inf."""
-    mx = -_INF
-    for k in range(K):
-        if k != skip and vals[k] + logw_lo[k] > mx:
-            mx = vals[k] + logw_lo[k]
-    if mx == -_INF:
-        return -_INF
-    acc = 0.0
-    cnt = 0
-    for k in range(K):
-        if k != skip:
-            acc += math.exp(vals[k] + logw_lo[k] - mx)
-            cnt += 1
-    v = mx + math.log(acc)
-    return np.nextafter(v - 8.0 * _U * (abs(mx) + cnt + abs(v)), -_INF)
+    v, slack = _lse(vals, logw_lo, K, skip)
+    return v if v == -_INF else np.nextafter(v - slack, -_INF)
 
 
 @njit(cache=True)

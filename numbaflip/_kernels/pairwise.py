@@ -262,12 +262,20 @@ def _pair_newton(a, y, c, r, u0, q, pm, lq1, lpm, lp0, rtol, maxiter, lead):
 def _lse_up(vals, logw, K, skip):
     """Upward-rounded log Σ_{k≠skip} w_k exp(vals[k]) (vals already upper bounds, logw[k] an
     upper bound on log w_k: the number of rival classes that class slot k stands for)."""
+    v, slack = _lse(vals, logw, K, skip)
+    return v if v == -_INF else _up(v + slack)
+
+
+@njit(cache=True)
+def _lse(vals, logw, K, skip):
+    """log Σ_{k≠skip} exp(vals[k] + logw[k]) in float64 and a bound on its rounding error
+    (the callers round up or down); (−inf, 0) when every term is −inf."""
     mx = -_INF
     for k in range(K):
         if k != skip and vals[k] + logw[k] > mx:
             mx = vals[k] + logw[k]
     if mx == -_INF:
-        return -_INF
+        return -_INF, 0.0
     acc = 0.0
     cnt = 0
     for k in range(K):
@@ -275,7 +283,7 @@ def _lse_up(vals, logw, K, skip):
             acc += math.exp(vals[k] + logw[k] - mx)
             cnt += 1
     v = mx + math.log(acc)
-    return _up(v + 8.0 * _U * (abs(mx) + cnt + abs(v)))
+    return v, 8.0 * _U * (abs(mx) + cnt + abs(v))
 
 
 
