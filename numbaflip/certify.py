@@ -95,10 +95,9 @@ class _Engine:
         vanishes at α_i = 0, the decision and degenerate-case sums only involve nonzeros, and
         a zero α is never a helpful move of the exact certificate (math.md §2, §3, §5).  So
         the kernels run on the compact rows, O(k) per test point instead of O(n), through the
-        same per-row functions as the dense path (:mod:`numbaflip._kernels.sparse`), with the
+        same drivers as the dense path (a label row per test row), with the
         full-pass Chernoff engine.  Radii are capped at the true n, and the q-rounding shift
         keeps the true n (conservative: k would do)."""
-        from ._kernels import sparse as _ks
         W = np.ascontiguousarray(w, dtype=np.float64)
         idx = np.asarray(idx, dtype=np.int64)
         b = W.shape[0]
@@ -106,9 +105,9 @@ class _Engine:
         lab = self.y if self.num_classes is None else self.slots.y
         Y = np.ascontiguousarray(lab[idx])
         if self.num_classes is None:
-            self._sparse_binary(_ks, W, Y, sl)
+            self._sparse_binary(W, Y, sl)
         else:
-            self._sparse_multiclass(_ks, W, Y, sl)
+            self._sparse_multiclass(W, Y, sl)
         if self.smoothing:
             self._refine_block(W, sl, Y)
         if "exact" in self.bounds:
@@ -116,14 +115,14 @@ class _Engine:
                                    None if self.num_classes is None else self.slots.S)
             self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
 
-    def _sparse_binary(self, _ks, W, Y, sl):
+    def _sparse_binary(self, W, Y, sl):
         """:meth:`_binary_block` (full-pass engine) on compact rows W with labels Y."""
         b = W.shape[0]
         side = np.empty(b, np.int64)
         degen = np.empty(b, np.int64)
         amb = np.empty(b, np.bool_)
         guess = np.empty(b)
-        _ks.binary_decide_rows(W, Y, self.q, self.smoothing, side, degen, amb, guess)
+        _kb._binary_decide(W, Y, self.q, self.smoothing, side, degen, amb, guess)
         for j in np.flatnonzero(amb):
             side[j], degen[j] = _rules.binary_decision(W[j], Y[j], self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
@@ -131,20 +130,20 @@ class _Engine:
             self.status[sl] = _kc.STATUS_INTERIOR
             return
         o = [np.empty(b), np.empty(b), np.empty(b), np.empty(b, np.int8), np.empty(b, np.int64)]
-        _ks.binary_driver_rows(W, Y, self.q, side, degen, guess, config.newton_rtol,
+        _kb._binary_driver(W, Y, self.q, side, degen, guess, config.newton_rtol,
                                config.newton_maxiter, *o)
         logb, err, t, st, it = o
         self._store_bound(sl, logb, err)
         self.t[sl], self.status[sl], self.iters[sl] = t, st, it
 
-    def _sparse_multiclass(self, _ks, W, Y, sl):
+    def _sparse_multiclass(self, W, Y, sl):
         """:meth:`_multiclass_block` (full-pass engine) on compact rows W with slot labels Y."""
         b = W.shape[0]
         S = self.slots.S
         pred = np.empty(b, np.int64)
         tied = np.empty((b, S), np.bool_)
         amb = np.empty(b, np.bool_)
-        _ks.mc_decide_rows(W, Y, S, pred, tied, amb)
+        _kp._mc_decide(W, Y, S, pred, tied, amb)
         for j in np.flatnonzero(amb):
             pred[j], tied[j] = _rules.multiclass_decision(W[j], Y[j], S)
         self.pred[sl] = pred
@@ -154,7 +153,7 @@ class _Engine:
         logb, err, t, pair, st, it = out = (
             np.empty(b), np.empty(b), np.zeros((b, S)), np.empty((b, S)),
             np.empty(b, np.int8), np.empty(b, np.int64))
-        _ks.mc_driver_rows(W, Y, S, self.K, self.q, self.slots.log_weight, pred, tied,
+        _kp._mc_driver(W, Y, S, self.K, self.q, self.slots.log_weight, pred, tied,
                            config.newton_rtol, config.newton_maxiter, 40.0, *out)
         self._store_bound(sl, logb, err)
         fin = np.isfinite(pair)
@@ -199,7 +198,8 @@ class _Engine:
                                    True, side, degen, amb, guess, done, logb, err, t, low, nb)
         else:
             # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
-            _kb._binary_decide(A, self.y, self.q, self.smoothing, side, degen, amb, guess)
+            _kb._binary_decide(A, self.y[None, :], self.q, self.smoothing, side, degen, amb,
+                               guess)
         for j in np.flatnonzero(amb):
             side[j], degen[j] = _rules.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
@@ -227,7 +227,7 @@ class _Engine:
         """The full-pass engine on rows ``where`` of the block outputs."""
         b = A.shape[0]
         o = [np.empty(b), np.empty(b), np.empty(b), np.empty(b, np.int8), np.empty(b, np.int64)]
-        _kb._binary_driver(np.ascontiguousarray(A), self.y, self.q, side, degen, guess,
+        _kb._binary_driver(np.ascontiguousarray(A), self.y[None, :], self.q, side, degen, guess,
                            config.newton_rtol, config.newton_maxiter, *o)
         for out, val in zip((logb, err, t, st, it), o):
             out[where] = val
@@ -279,7 +279,7 @@ class _Engine:
         pred = np.empty(b, np.int64)
         tied = np.empty((b, S), np.bool_)
         amb = np.empty(b, np.bool_)
-        _kp._mc_decide(A, ys, S, pred, tied, amb)
+        _kp._mc_decide(A, ys[None, :], S, pred, tied, amb)
         for j in np.flatnonzero(amb):
             pred[j], tied[j] = _rules.multiclass_decision(A[j], ys, S)
         self.pred[sl] = pred
@@ -293,7 +293,7 @@ class _Engine:
             o = (np.empty(Aw.shape[0]), np.empty(Aw.shape[0]), np.zeros((Aw.shape[0], S)),
                  np.empty((Aw.shape[0], S)), np.empty(Aw.shape[0], np.int8),
                  np.empty(Aw.shape[0], np.int64))
-            _kp._mc_driver(Aw, ys, S, self.K, self.q, self.slots.log_weight,
+            _kp._mc_driver(Aw, ys[None, :], S, self.K, self.q, self.slots.log_weight,
                            np.ascontiguousarray(pred[where]), np.ascontiguousarray(tied[where]),
                            config.newton_rtol, config.newton_maxiter, 40.0, *o)
             return o

@@ -125,16 +125,13 @@ def _kernel_k(A, y, pred, qf, num_classes):
     khi = np.empty(b, np.int64)
     status = np.empty(b, np.int64)
     rival = np.full(b, -1, np.int64)
-    if y.ndim == 2:     # sparse rows: A = their nonzeros, y their labels (one row per row)
-        from ._kernels import sparse as _ks
-        bdrv, mdrv = _ks.exact_binary_rows, _ks.exact_mc_rows
-    else:
-        bdrv, mdrv = _binary_driver, _mc_driver
+    # labels: one row for every row of A (dense), or one per row (sparse: A = the nonzeros)
+    Y = y if y.ndim == 2 else y[None, :]
     if num_classes is None:
         q_lo, q_hi = _q_float_bounds(qf)
-        bdrv(A, y, pred, q_lo, q_hi, _nchunks(), klo, khi, status)
+        _binary_driver(A, Y, pred, q_lo, q_hi, _nchunks(), klo, khi, status)
     else:
-        mdrv(A, y, pred, num_classes, _nchunks(), klo, khi, rival, status)
+        _mc_driver(A, Y, pred, num_classes, _nchunks(), klo, khi, rival, status)
     _raise_nonfinite(status)
     return klo, khi, rival
 

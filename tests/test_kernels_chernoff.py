@@ -50,12 +50,12 @@ def _binary_kernels(A, y, q, want_guess=True):
     m = A.shape[0]
     side, degen = np.empty(m, np.int64), np.empty(m, np.int64)
     amb, guess = np.empty(m, np.bool_), np.empty(m)
-    kb._binary_decide(A, y, q, want_guess, side, degen, amb, guess)
+    kb._binary_decide(A, y[None, :], q, want_guess, side, degen, amb, guess)
     out = dict(side=side, degen=degen, amb=amb, guess=guess)
     for name, dt in (("logb", float), ("err", float), ("t", float), ("status", np.int8),
                      ("iters", np.int64)):
         out[name] = np.empty(m, dt)
-    kb._binary_driver(A, y, q, side, degen, guess, RTOL, MAXITER, out["logb"], out["err"],
+    kb._binary_driver(A, y[None, :], q, side, degen, guess, RTOL, MAXITER, out["logb"], out["err"],
                       out["t"], out["status"], out["iters"])
     return out
 
@@ -219,7 +219,7 @@ def test_mc_decide_matches_exact_decision(K):
     A, y = _mc_case(7, K)
     m = A.shape[0]
     pred, tied, amb = np.empty(m, np.int64), np.empty((m, K), np.bool_), np.empty(m, np.bool_)
-    kp._mc_decide(A, y, K, pred, tied, amb)
+    kp._mc_decide(A, y[None, :], K, pred, tied, amb)
     assert not amb.all()
     for j in range(m):
         if not amb[j]:
@@ -233,12 +233,12 @@ def test_mc_driver_is_an_upper_bound_on_the_union_minimum(q, K, Kn):
     A, y = _mc_case(8, K)
     m = A.shape[0]
     pred, tied, amb = np.empty(m, np.int64), np.empty((m, K), np.bool_), np.empty(m, np.bool_)
-    kp._mc_decide(A, y, K, pred, tied, amb)
+    kp._mc_decide(A, y[None, :], K, pred, tied, amb)
     logw = np.zeros(K)
     logw[K - 1] = math.log(Kn - K + 1)                  # the absent slot stands for the rest
     logb, err, it = np.empty(m), np.empty(m), np.empty(m, np.int64)
     tt, pair, st = np.empty((m, K)), np.empty((m, K)), np.empty(m, np.int8)
-    kp._mc_driver(A, y, K, Kn, q, logw, pred, tied, RTOL, MAXITER, 40.0, logb, err, tt, pair, st,
+    kp._mc_driver(A, y[None, :], K, Kn, q, logw, pred, tied, RTOL, MAXITER, 40.0, logb, err, tt, pair, st,
                   it)
     checked = 0
     for j in range(m):

@@ -265,7 +265,7 @@ def test_binary_driver_contains_exact_k(q):
         y = rng.integers(0, 2, size=n).astype(np.int64)
         pred = _preds(rng, A, y, qf, None)
         klo, khi, st = (np.empty(b, np.int64) for _ in range(3))
-        E._binary_driver(A, y, pred, q_lo, q_hi, 3, klo, khi, st)
+        E._binary_driver(A, y[None, :], pred, q_lo, q_hi, 3, klo, khi, st)
         assert np.all(st == 0)
         for r in range(b):
             k = NE.min_changes(A[r], y, int(pred[r]), q=qf)
@@ -285,7 +285,7 @@ def test_mc_driver_contains_exact_k(K):
         y = rng.choice(K, size=n, p=skew).astype(np.int64)  # skewed: larger k
         pred = _preds(rng, A, y, 0, K)
         klo, khi, rv, st = (np.empty(b, np.int64) for _ in range(4))
-        E._mc_driver(A, y, pred, K, 3, klo, khi, rv, st)
+        E._mc_driver(A, y[None, :], pred, K, 3, klo, khi, rv, st)
         assert np.all(st == 0)
         for r in range(b):
             k = NE.min_changes(A[r], y, int(pred[r]), num_classes=K)
@@ -324,9 +324,9 @@ def test_drivers_flag_nonfinite_alpha():
     y = np.array([1, 0, 1], np.int64)
     pred = np.array([1, 1, 1], np.int64)
     klo, khi, rv, st = (np.empty(3, np.int64) for _ in range(4))
-    E._binary_driver(A, y, pred, 0.0, 0.0, 2, klo, khi, st)
+    E._binary_driver(A, y[None, :], pred, 0.0, 0.0, 2, klo, khi, st)
     assert list(st) == [E._STATUS_NONFINITE, E._STATUS_NONFINITE, 0]
-    E._mc_driver(A, y, pred, 3, 2, klo, khi, rv, st)
+    E._mc_driver(A, y[None, :], pred, 3, 2, klo, khi, rv, st)
     assert list(st) == [E._STATUS_NONFINITE, E._STATUS_NONFINITE, 0]
     p, s = np.empty(3, np.int64), np.empty(3, np.bool_)
     E._binary_predict_driver(A, y, 0.0, 0.0, p, s, st)

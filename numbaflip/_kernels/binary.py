@@ -73,9 +73,13 @@ def _binary_decide_one(a, y, q):
 
 
 @njit(parallel=True, cache=True)
-def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
+def _binary_decide(A, Y, q, want_guess, side, degen, ambiguous, guess):
     """Parallel over contiguous chunks of rows of A: side, degenerate case, ambiguity flag,
-    Newton starting |t|.  The greedy guess's histogram is allocated once per chunk."""
+    Newton starting |t|.  The greedy guess's histogram is allocated once per chunk.
+
+    Labels ``Y`` (here and in every driver of :mod:`numbaflip._kernels`): shape (1, n), one
+    label vector for every row (dense α), or (m, k), the labels of each row's k nonzeros
+    (sparse α, :meth:`numbaflip.certify._Engine.run_sparse_block`)."""
     m = A.shape[0]
     nch = _nchunks(m)
     for ch in prange(nch):
@@ -83,7 +87,8 @@ def _binary_decide(A, y, q, want_guess, side, degen, ambiguous, guess):
         hist = np.empty(2048)
         hbuf = np.empty(1)
         for j in range(lo, hi):
-            side[j], degen[j], ambiguous[j], guess[j] = _decide_row(A[j], y, q, want_guess,
+            yr = Y[j % Y.shape[0]]     # one label row for all (dense) or one per row (sparse)
+            side[j], degen[j], ambiguous[j], guess[j] = _decide_row(A[j], yr, q, want_guess,
                                                                     hist, hbuf)
 
 
@@ -215,15 +220,16 @@ def _binary_limit_logb(a, y, lq, l1q):
 
 
 @njit(parallel=True, cache=True)
-def _binary_driver(A, y, q, side, degen, guess, rtol, maxiter,
+def _binary_driver(A, Y, q, side, degen, guess, rtol, maxiter,
                    out_logb, out_err, out_t, out_status, out_iters):
     """Parallel over test points: the certified upper bound on log(1 − p) (binary)."""
     m = A.shape[0]
     lq = math.log(q)
     l1q = math.log1p(-q)
     for j in prange(m):
+        yr = Y[j % Y.shape[0]]     # one label row for all (dense) or one per row (sparse)
         (out_logb[j], out_err[j], out_t[j], out_status[j],
-         out_iters[j]) = _bound_row(A[j], y, q, lq, l1q, side[j], degen[j], guess[j], rtol,
+         out_iters[j]) = _bound_row(A[j], yr, q, lq, l1q, side[j], degen[j], guess[j], rtol,
                                     maxiter)
 
 

@@ -491,7 +491,7 @@ def _mc_scratch(n, K):
 
 
 @njit(parallel=True, cache=True)
-def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
+def _binary_driver(A, Y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
     b, n = A.shape
     nch = min(b, nch)
     for ch in prange(nch):
@@ -499,7 +499,8 @@ def _binary_driver(A, y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
         # per-chunk scratch, reused by every row of the chunk
         keys, tag, perm, sk, hs, stack, buf = _binary_scratch(n)
         for r in range(lo, hi):
-            klo, khi, st = _binary_row(A[r], y, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
+            yr = Y[r % Y.shape[0]]     # one label row for all, or one per row (sparse)
+            klo, khi, st = _binary_row(A[r], yr, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
                                        stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi
@@ -691,7 +692,7 @@ def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea
 
 
 @njit(parallel=True, cache=True)
-def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
+def _mc_driver(A, Y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     b, n = A.shape
     nch = min(b, nch)
     for ch in prange(nch):
@@ -700,7 +701,8 @@ def _mc_driver(A, y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
         keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf = \
             _mc_scratch(n, K)
         for r in range(lo, hi):
-            klo, khi, rv, st = _mc_row(A[r], y, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
+            yr = Y[r % Y.shape[0]]     # one label row for all, or one per row (sparse)
+            klo, khi, rv, st = _mc_row(A[r], yr, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
                                        P, rivals, S0s, ea0s, hc, hs, stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi

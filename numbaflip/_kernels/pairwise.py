@@ -28,7 +28,7 @@ def _class_sums(a, y, K, sums, sabs, sqs):
 
 
 @njit(parallel=True, cache=True)
-def _mc_decide(A, y, K, pred, tied, ambiguous):
+def _mc_decide(A, Y, K, pred, tied, ambiguous):
     """Parallel over contiguous chunks of test points: argmax of class sums (lowest index on
     ties), which rivals are tied with it, and whether float64 cannot decide (then the caller
     decides exactly).  The class-sum scratch is allocated once per chunk."""
@@ -42,7 +42,7 @@ def _mc_decide(A, y, K, pred, tied, ambiguous):
         sabs = np.empty(K)
         sqs = np.empty(K)
         for j in range(lo, hi):
-            _class_sums(A[j], y, K, sums, sabs, sqs)
+            _class_sums(A[j], Y[j % Y.shape[0]], K, sums, sabs, sqs)
             pred[j], ambiguous[j] = _decide_one(sums, sabs, K, gam, tied[j])
 
 
@@ -480,7 +480,7 @@ def _mc_scratch(K):
 
 
 @njit(parallel=True, cache=True)
-def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
+def _mc_driver(A, Y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
                out_logb, out_err, out_t, out_pair, out_status, out_iters):
     """Parallel over contiguous chunks of test points: union bound over the K−1 rivals of the
     predicted class (:func:`_mc_point`); every scratch array is allocated once per chunk.
@@ -504,7 +504,8 @@ def _mc_driver(A, y, K, Kn, q, logw, pred, tied, rtol, maxiter, far_gap,
         lo, hi = _chunk(ch, m, nch)
         W, JS, order, stack, hist, hbuf = _mc_scratch(K)
         for j in range(lo, hi):
-            logb, err, st, it = _mc_point(A[j], y, pred[j], tied[j], K, logw, nz, k1, v1, v0,
+            yr = Y[j % Y.shape[0]]     # one label row for all, or one per row (sparse)
+            logb, err, st, it = _mc_point(A[j], yr, pred[j], tied[j], K, logw, nz, k1, v1, v0,
                                           rtol, maxiter, far_gap, W, JS, order, stack, hist,
                                           hbuf, out_t[j], out_pair[j])
             out_logb[j] = logb
