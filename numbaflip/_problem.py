@@ -238,6 +238,17 @@ def check_precision(precision):
 # arrays
 # --------------------------------------------------------------------------------------------
 
+def check_shape_2d(shape, name) -> None:
+    """A feature matrix's shape: 2-D, with at least one row and one column."""
+    if len(shape) != 2:
+        raise NumbaflipInputError(
+            f"{name} must be 2-D (rows × features), got shape {tuple(shape)}; reshape a single "
+            "row with X.reshape(1, -1).")
+    if shape[0] == 0 or shape[1] == 0:
+        raise NumbaflipInputError(f"{name} is empty (shape {tuple(shape)}); pass at least one "
+                                  "row and one column.")
+
+
 def check_matrix(X, name, *, cols=None) -> np.ndarray:
     """A finite, C-contiguous float64 2-D array; refuses sparse and complex input."""
     if hasattr(X, "tocsr") and hasattr(X, "nnz"):
@@ -253,13 +264,7 @@ def check_matrix(X, name, *, cols=None) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
         raise NumbaflipInputError(f"{name} must be a numeric 2-D array.") from None
-    if X.ndim != 2:
-        raise NumbaflipInputError(
-            f"{name} must be 2-D (rows × features), got shape {X.shape}; reshape a single row "
-            "with X.reshape(1, -1).")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise NumbaflipInputError(f"{name} is empty (shape {X.shape}); pass at least one row "
-                                  "and one column.")
+    check_shape_2d(X.shape, name)
     if cols is not None and X.shape[1] != cols:
         raise NumbaflipInputError(
             f"{name} has {X.shape[1]} columns but X_train has {cols}; test features must come "

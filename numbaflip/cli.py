@@ -45,24 +45,21 @@ def _label_column(text: str):
         return text
 
 
-def _lam(text: str):
-    if text == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise NumbaflipInputError(f"--lam {text!r} is not a number; pass e.g. --lam 0.5 or "
-                                  "--lam auto.")
+def _number_or_word(option: str, word: str):
+    """argparse type for options that take a float or one keyword (``--lam auto``)."""
+    def parse(text: str):
+        if text == word:
+            return word
+        try:
+            return float(text)
+        except ValueError:
+            raise NumbaflipInputError(f"{option} {text!r} is not a number; pass e.g. "
+                                      f"{option} 0.5 or {option} {word}.") from None
+    return parse
 
 
-def _gamma(text: str):
-    if text == "scale":
-        return "scale"
-    try:
-        return float(text)
-    except ValueError:
-        raise NumbaflipInputError(f"--gamma {text!r} is not a number; pass e.g. --gamma 0.5 "
-                                  "or --gamma scale.")
+_lam = _number_or_word("--lam", "auto")
+_gamma = _number_or_word("--gamma", "scale")
 
 
 def _learner_from_options(a):

@@ -122,7 +122,7 @@ def _local(x):
 def _check_dask_test(X_test, cols):
     """The checks of a dask ``X_test`` that need no values (type, known chunks, shape, dtype);
     the values (finite) are checked by the tasks."""
-    from ._problem import check_matrix
+    from ._problem import check_matrix, check_shape_2d
     if not hasattr(X_test, "chunks") or not hasattr(X_test, "rechunk"):
         raise NumbaflipInputError(
             f"X_test is a dask collection of type {type(X_test).__name__}; pass a dask array "
@@ -132,13 +132,7 @@ def _check_dask_test(X_test, cols):
             f"X_test is a dask array with unknown chunk sizes (chunks {X_test.chunks}); the "
             "test rows are partitioned by position, so call X_test.compute_chunk_sizes() (or "
             "to_dask_array(lengths=True)) first.")
-    if X_test.ndim != 2:
-        raise NumbaflipInputError(
-            f"X_test must be 2-D (rows × features), got shape {X_test.shape}; reshape a single "
-            "row with X.reshape(1, -1).")
-    if X_test.shape[0] == 0 or X_test.shape[1] == 0:
-        raise NumbaflipInputError(f"X_test is empty (shape {X_test.shape}); pass at least one "
-                                  "row and one column.")
+    check_shape_2d(tuple(int(v) for v in X_test.shape), "X_test")
     check_matrix(np.zeros((1, X_test.shape[1]), dtype=X_test.dtype), "X_test", cols=cols)
 
 
