@@ -773,19 +773,24 @@ def dask_main(args, sizes, table, qs, bounds, argv):
         _log(f"dask size {s}: {table[s]}")
         report["sizes"].append(run_dask_size(s, table[s], qs, bounds, data=args.data))
     text = render_dask(report)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
-        json.dump(report, fh, indent=1)
-    _log(f"wrote {args.out}")
-    print(text)
-    return 0
+    return _write_report(text, report, args.out)
 
 
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
+
+def _write_report(text, report, out):
+    """The Markdown report to ``out``, the raw numbers as JSON beside it, the text to stdout."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as fh:
+        fh.write(text)
+    with open(os.path.splitext(out)[0] + ".json", "w") as fh:
+        json.dump(report, fh, indent=1)
+    _log(f"wrote {out}")
+    print(text)
+    return 0
+
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -841,14 +846,7 @@ def main(argv=None):
             s, table[s], qs, bounds, args.ref_points, args.data,
             [e.strip() for e in args.engines.split(",") if e.strip()]))
     text = render(report)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write(text)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
-        json.dump(report, fh, indent=1)
-    _log(f"wrote {args.out}")
-    print(text)
-    return 0
+    return _write_report(text, report, args.out)
 
 
 if __name__ == "__main__":

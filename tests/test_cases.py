@@ -58,23 +58,30 @@ def results():
     return _certify_all("passes")
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_case(path, results):
-    d, res = results[path.name]
+def _checked_outputs(path, d, res):
+    """Checks every output of a case that both engines must meet — prediction and radii
+    exactly, B = 0 reproduced, log_p_wrong never below the exact log B — and yields
+    (where, output, log_p_wrong, its error bound, exact log B) for the finite ones."""
     for j, o in enumerate(d["outputs"]):
         where = f"{path.stem}[{j}]"
         assert res.prediction[j] == o["pred"], where
         assert res.radius["kl"][j] == o["radius_kl"], where
         assert res.radius["kl"][j] <= o["radius_tight"], where
-        if "tight" in res.radius:
-            assert res.radius["tight"][j] == o["radius_tight"], where
+        assert res.radius["tight"][j] == o["radius_tight"], where
         ref = _ref_logb(o)
         got = res.log_p_wrong[j]
         if ref == -np.inf:
             assert got == -np.inf, where
             continue
         assert mpmath.mpf(float(got)) >= ref, f"{where}: upper bound below the exact value"
-        est = got - res.log_p_wrong_err[j]
+        yield where, o, got, res.log_p_wrong_err[j], ref
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_case(path, results):
+    d, res = results[path.name]
+    for where, o, got, err, ref in _checked_outputs(path, d, res):
+        est = got - err
         assert abs(mpmath.mpf(float(est)) - ref) <= 1e-9 * abs(ref), (where, got, ref)
 
 
@@ -89,18 +96,8 @@ def test_case_histogram_engine(path, results_histogram):
     """Same predictions and radii; log_p_wrong a valid upper bound whose interval
     [log_p_wrong − 2·err, log_p_wrong] holds the exact value (the sandwich of math.md §2b)."""
     d, res = results_histogram[path.name]
-    for j, o in enumerate(d["outputs"]):
-        where = f"{path.stem}[{j}]"
-        assert res.prediction[j] == o["pred"], where
-        assert res.radius["kl"][j] == o["radius_kl"], where
-        assert res.radius["tight"][j] == o["radius_tight"], where
-        ref = _ref_logb(o)
-        got = res.log_p_wrong[j]
-        if ref == -np.inf:
-            assert got == -np.inf, where
-            continue
-        assert mpmath.mpf(float(got)) >= ref, f"{where}: upper bound below the exact value"
-        low = got - 2 * res.log_p_wrong_err[j]
+    for where, o, got, err, ref in _checked_outputs(path, d, res):
+        low = got - 2 * err
         assert mpmath.mpf(float(low)) <= ref + 1e-9 * abs(ref), (where, got, ref)
 
 
