@@ -54,6 +54,14 @@ def default_lambda(X_train: np.ndarray, q: float, *, fit_intercept: bool = True)
     n, k = Xd.shape
     with np.errstate(over="ignore", invalid="ignore"):
         s = np.linalg.svd(Xd, compute_uv=False)
+    return lambda_from_singular_values(s, n, k, q)
+
+
+def lambda_from_singular_values(s: np.ndarray, n: int, k: int, q: float) -> float:
+    """:func:`default_lambda` from the singular values ``s`` (descending) of the n × k design
+    matrix; label-free.  Also used with the singular values of the R factor of a
+    tall-skinny QR over training partitions (the same values: X = QR)."""
+    with np.errstate(over="ignore", invalid="ignore"):
         _require_finite(s * s, "XᵀX (through its singular values)")
         smin = s[-1] if s.size else 0.0
         kappa = (s[0] / smin) ** 2 if smin > 0 else np.inf
