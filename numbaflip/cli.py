@@ -1,4 +1,4 @@
-"""Command line: ``numbaflip certify | demo | report | precompute`` (also ``python -m numbaflip``).
+"""Command line: ``numbaflip certify | demo | report | features | precompute`` (also ``python -m numbaflip``).
 
 Bad input ends with one line ``numbaflip: error: ...`` on stderr and exit status 2, without a
 traceback and without writing a partial output file.
@@ -163,9 +163,43 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("results", help="CSV written by 'numbaflip certify' (with a label column)")
     r.add_argument("--radii", default=",".join(map(str, DEFAULT_RADII)))
 
+    _features_parser(sub)
+
     sub.add_parser("precompute", add_help=False,
                    help="precompute tight-threshold tables (see 'numbaflip precompute --help')")
     return p
+
+
+def _features_parser(sub):
+    f = sub.add_parser(
+        "features", help="label-free image features (contrastive encoder; needs "
+                         "numbaflip[features])",
+        description="Fit a contrastive image encoder on images alone (no labels) and write "
+                    "their features, or apply a saved encoder. --labels are only copied to "
+                    "the output for 'numbaflip certify'; the encoder never sees them.")
+    f.add_argument("--images", required=True,
+                   help="images to transform (.npy of shape (n, H, W) or (n, C, H, W), or an "
+                        "IDX file such as train-images-idx3-ubyte.gz)")
+    f.add_argument("--labels", default=None,
+                   help="labels of those images (.npy or IDX), stored as y in the output .npz "
+                        "(not used by the encoder)")
+    f.add_argument("--out", required=True,
+                   help="output .npz (features X, labels y if given) or .npy (features only)")
+    src = f.add_mutually_exclusive_group()
+    src.add_argument("--encoder", default=None, metavar="PATH",
+                     help="apply this saved encoder instead of fitting one")
+    src.add_argument("--fit-images", default=None, metavar="FILE",
+                     help="fit on these images instead of --images (e.g. the training images, "
+                          "to transform test images with the same encoder)")
+    f.add_argument("--save-encoder", default=None, metavar="PATH",
+                   help="save the fitted encoder (reuse with --encoder)")
+    f.add_argument("--dim", type=int, default=64, help="number of features (default 64)")
+    f.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
+    f.add_argument("--batch-size", type=int, default=256, help="images per step (default 256)")
+    f.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    f.add_argument("--threads", type=int, default=None,
+                   help="PyTorch threads (default: PyTorch's choice)")
+    _progress_options(f)
 
 
 def _progress_options(parser):
@@ -466,6 +500,83 @@ def _cmd_certify(a) -> int:
     return 0
 
 
+def _cmd_features(a) -> int:
+    from .io._atomic import plan_output
+    from .io.images import load_images, load_labels
+    suffix = os.path.splitext(a.out)[1].lower()
+    if suffix not in (".npz", ".npy"):
+        raise NumbaflipInputError(
+            f"--out {a.out!r} must end in .npz (features and labels) or .npy (features only)")
+    if suffix == ".npy" and a.labels is not None:
+        raise NumbaflipInputError(
+            "--labels needs an .npz output (X and y); use --out FILE.npz or drop --labels")
+    if a.encoder is not None and a.save_encoder is not None:
+        raise NumbaflipInputError("--save-encoder saves a fitted encoder; with --encoder "
+                                  "nothing is fitted: drop one of them")
+    inputs = tuple(p for p in (a.images, a.labels, a.encoder, a.fit_images) if p)
+    plans = [_binary_plan(plan_output, a.out, inputs, "--out")]
+    if a.save_encoder is not None:
+        plans.append(_binary_plan(plan_output, a.save_encoder, inputs + (a.out,),
+                                  "--save-encoder"))
+    if a.save_encoder is not None and plans[1].target == plans[0].target:
+        raise NumbaflipInputError("--out and --save-encoder name the same file; choose two "
+                                  "different files")
+    from .features import ContrastiveEncoder, check_images
+    images = check_images(load_images(a.images), what=f"images in {a.images!r}")
+    fit_on = None
+    if a.fit_images is not None:
+        fit_on = check_images(load_images(a.fit_images), what=f"images in {a.fit_images!r}")
+        if fit_on.shape[1:] != images.shape[1:]:
+            raise NumbaflipInputError(
+                f"--fit-images have shape (C, H, W) = {fit_on.shape[1:]} but --images have "
+                f"{images.shape[1:]}; the encoder transforms images of the size it was fitted on")
+    labels = None if a.labels is None else load_labels(a.labels)
+    if labels is not None and labels.shape[0] != images.shape[0]:
+        raise NumbaflipInputError(
+            f"--labels has {labels.shape[0]} labels for {images.shape[0]} images; pass the "
+            "labels of exactly these images")
+    progress = _want_progress(a)
+    try:
+        if a.encoder is not None:
+            enc = ContrastiveEncoder.load(a.encoder, n_threads=a.threads, progress=progress)
+        else:
+            enc = ContrastiveEncoder(a.dim, a.epochs, batch_size=a.batch_size, seed=a.seed,
+                                     n_threads=a.threads, progress=progress)
+    except ImportError as exc:
+        raise NumbaflipInputError(str(exc)) from None
+    if a.encoder is None:
+        fit_on = images if fit_on is None else fit_on
+        enc.fit(fit_on)
+        print(f"fitted {enc!r} on {fit_on.shape[0]} images in {enc.fit_seconds_:.1f} s "
+              f"(final loss {enc.loss_history_[-1]:.3f})", file=sys.stderr)
+    X = enc.transform(images)
+    _write_npy_or_npz(plans[0], suffix, X, labels)
+    if a.save_encoder is not None:
+        enc.save(plans[1].target)
+    print(f"wrote {X.shape[0]} × {X.shape[1]} features to {a.out}"
+          + (f" and the encoder to {a.save_encoder}" if a.save_encoder else ""), file=sys.stderr)
+    return 0
+
+
+def _binary_plan(plan_output, path, protect, option):
+    plan = plan_output(path, protect=protect)
+    if plan.mode != "atomic":
+        raise NumbaflipInputError(f"{option} {path!r}: pass a regular file path (binary output "
+                                  "is not written to stdout, a FIFO or a device)")
+    return plan
+
+
+def _write_npy_or_npz(plan, suffix, X, labels):
+    from .io._atomic import atomic_write
+    with atomic_write(plan.target, "wb", file_mode=plan.file_mode) as fh:
+        if suffix == ".npy":
+            np.save(fh, X)
+        elif labels is None:
+            np.savez(fh, X=X)
+        else:
+            np.savez(fh, X=X, y=labels)
+
+
 def _learner_line(res) -> str:
     meta = res.metadata or {}
     name = meta.get("learner", "ridge")
@@ -562,7 +673,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    handler = {"certify": _cmd_certify, "demo": _cmd_demo, "report": _cmd_report}[args.command]
+    handler = {"certify": _cmd_certify, "demo": _cmd_demo, "report": _cmd_report,
+               "features": _cmd_features}[args.command]
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
