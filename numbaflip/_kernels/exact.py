@@ -180,8 +180,15 @@ def _tau_bounds(a, q_lo, q_hi):
         S, e = _two_sum(S, a[j])
         ea += abs(e)
     E = ea * _ERRF
-    lo = _add_down(S, -E)
-    hi = _add_up(S, E)
+    return _tau_from_sum(_add_down(S, -E), _add_up(S, E), q_lo, q_hi)
+
+
+@njit(cache=True)
+def _tau_from_sum(lo, hi, q_lo, q_hi):
+    """[τ_lo, τ_hi] ∋ (1/2 − q σ)/(1 − 2q) for every σ in [lo, hi] and q in [q_lo, q_hi]
+    (directed rounding throughout)."""
+    if q_hi == 0.0:
+        return 0.5, 0.5
     # P = q Σa over the box [q_lo, q_hi] × [lo, hi]
     p1 = _mul_down(q_lo, lo)
     p2 = _mul_down(q_lo, hi)
@@ -473,11 +480,170 @@ def _binary_row(a, y, pred, q_lo, q_hi, keys, tag, perm, sk, hs, stack, buf):
         bmax = _deeper(bmax)
 
 
+# --------------------------------------------------------------------------------------------
+# Bucketed selection (the fast path; _binary_row above is its fallback)
+# --------------------------------------------------------------------------------------------
+
+#: u = 2⁻⁵³ and the factor that makes _sum_err rigorous after its own rounding.
+_U = 2.0 ** -53
+_SUMF = 1.0 + 2.0 ** -18
+#: The smallest subnormal: covers an underflowing product in _sum_err.
+_TINY = 5e-324
+
+
+@njit(cache=True)
+def _sum_err(c, sabs):
+    """Rigorous bound on |fl(Σx) − Σx| for a recursive float sum of c terms whose float sum of
+    |x| is ``sabs`` (c < 2²⁷): γ_{c−1} Σ|x| (Higham, Thm 4.4) with Σ|x| ≤ sabs (1 + γ), and
+    γ_{c−1} ≤ (c − 1) u (1 + 2⁻²⁵); the factor 1 + 2⁻¹⁸ covers the two roundings below and
+    _TINY an underflow.  Exact additions are not detected: the bound is 0 only for c ≤ 1."""
+    if c <= 1:
+        return 0.0
+    return sabs * (c * _U) * _SUMF + _TINY
+
+
+@njit(cache=True)
+def _binary_pass(a, y, strict, keys):
+    """One pass over a binary row: float sums σ = Σa, s = aᵀy and Σ|a| (error bounds from
+    _sum_err), and the helpful moves keys[:N] = |a_i| (see _binary_moves).
+    Returns (σ, s, Σ|a|, N, kmax, bad)."""
+    flip = 0 if strict else 1
+    sa = 0.0
+    ss = 0.0
+    sabs = 0.0
+    N = 0
+    kmax = 0.0
+    bad = False
+    for i in range(a.shape[0]):
+        v = a[i]
+        av = abs(v)
+        bad |= not (av <= _MAX_ABS)
+        yi = y[i]
+        sa += v
+        ss += v if yi == 1 else 0.0
+        sabs += av
+        h = ((yi ^ (1 if v < 0.0 else 0) ^ flip) == 1) and v != 0.0
+        keys[N] = av
+        N += 1 if h else 0
+        kmax = max(kmax, av if h else 0.0)
+    return sa, ss, sabs, N, kmax, bad
+
+
+@njit(cache=True)
+def _bucket_hist(keys, N, top, hs, hc):
+    """Per bucket (of _bucket, relative to ``top``): the float sum hs and the count hc of the
+    keys."""
+    for t in range(_NB):
+        hs[t] = 0.0
+        hc[t] = 0
+    kb = keys.view(np.int64)
+    for t in range(N):
+        bk = _bucket(kb[t], top)
+        hs[bk] += keys[t]
+        hc[bk] += 1
+
+
+@njit(cache=True)
+def _crossing_bucket(hs, hc, S, ea, strict):
+    """The first bucket after which a crossing is possible, from the bucket sums alone.
+
+    Subtracts the buckets' sums from Z = S (TwoSum, errors into ``ea``, plus each bucket
+    sum's _sum_err bound: the keys are non-negative, so Σ|x| is the sum itself) and stops at
+    the first bucket whose end state could have crossed.  Every bucket before it certainly did
+    not, and the true Z only decreases along the greedy order, so no k up to their count can
+    cross.  Returns (bucket or −1 if no crossing is possible at all, Z and ``ea`` before that
+    bucket, moves before it)."""
+    k = np.int64(0)
+    for t in range(_NB):
+        c = hc[t]
+        if c == 0:
+            continue
+        S1, e = _two_sum(S, -hs[t])
+        ea1 = ea + abs(e) + _sum_err(c, hs[t])
+        if _possible(S1, ea1 * _ERRF, strict):
+            return t, S, ea, k
+        S = S1
+        ea = ea1
+        k += c
+    return -1, S, ea, k
+
+
+@njit(cache=True)
+def _gather_bucket(keys, N, top, bk, sk, perm, stack):
+    """sk[:cnt] = the keys of bucket ``bk`` in descending order, perm[:cnt] their positions in
+    ``keys``; returns cnt."""
+    kb = keys.view(np.int64)
+    cnt = 0
+    for t in range(N):
+        if _bucket(kb[t], top) == bk:
+            perm[cnt] = t
+            sk[cnt] = keys[t]
+            cnt += 1
+    _sort_desc(sk, perm, 0, cnt, stack)
+    return cnt
+
+
+@njit(cache=True)
+def _walk_sorted(sk, cnt, k0, S, ea, W, strict):
+    """_walk over sorted keys sk[:cnt] that all apply, starting after k0 moves at Z = S (error
+    sum ``ea``).  Returns (k_lo, k_hi), NOCROSS where not reached within the keys."""
+    klo = NOCROSS
+    E = ea * _ERRF
+    if _possible(S, E, strict):
+        klo = k0
+    if _certain(S, _add_up(E, W), strict):
+        return klo, k0
+    for p in range(cnt):
+        S, err = _two_sum(S, -sk[p])
+        ea += abs(err)
+        E = ea * _ERRF
+        if klo == NOCROSS and _possible(S, E, strict):
+            klo = k0 + p + 1
+        if _certain(S, _add_up(E, W), strict):
+            return klo, k0 + p + 1
+    return klo, NOCROSS
+
+
+@njit(cache=True)
+def _binary_row_fast(a, y, pred, q_lo, q_hi, keys, perm, sk, hs, hc, stack, buf):
+    """(k_lo, k_hi, resolved, status) for one binary test point by bucketed selection.
+
+    One pass gives σ, s and the moves with a priori error bounds; the bucket histogram of the
+    moves locates the crossing bucket (_crossing_bucket), and only that bucket's members are
+    sorted and walked.  ``resolved`` is False when the answer is not exact (k_lo ≠ k_hi, or
+    no certain crossing inside the crossing bucket, or k = 0 possible but not certain): the
+    caller then runs _binary_row, whose error sums are exact (TwoSum everywhere)."""
+    strict = pred == 1
+    sa, ss, sabs, N, kmax, bad = _binary_pass(a, y, strict, keys)
+    if bad:
+        return NOCROSS, NOCROSS, True, _STATUS_NONFINITE
+    err = _sum_err(a.shape[0], sabs)
+    t_lo, t_hi = _tau_from_sum(_add_down(sa, -err), _add_up(sa, err), q_lo, q_hi)
+    W = _add_up(t_hi, -t_lo)
+    # pred 1: Z = s − τ_hi, cross at Z < 0; pred 0: Z = τ_lo − s, cross at Z ≤ 0.
+    S, e = _two_sum(ss, -t_hi) if strict else _two_sum(t_lo, -ss)
+    ea = err + abs(e)
+    if _possible(S, ea * _ERRF, strict):
+        if _certain(S, _add_up(ea * _ERRF, W), strict):
+            return np.int64(0), np.int64(0), True, _STATUS_OK
+        return NOCROSS, NOCROSS, False, _STATUS_OK
+    if N == 0:
+        return NOCROSS, NOCROSS, True, _STATUS_OK
+    top = _top_bits(kmax, buf)
+    _bucket_hist(keys, N, top, hs, hc)
+    bk, S, ea, k0 = _crossing_bucket(hs, hc, S, ea, strict)
+    if bk < 0:
+        return NOCROSS, NOCROSS, True, _STATUS_OK
+    cnt = _gather_bucket(keys, N, top, bk, sk, perm, stack)
+    klo, khi = _walk_sorted(sk, cnt, k0, S, ea, W, strict)
+    return klo, khi, klo == khi, _STATUS_OK
+
+
 @njit(cache=True)
 def _binary_scratch(n):
     """Per-chunk scratch of the binary exact drivers (dense and sparse rows of length n)."""
     return (np.empty(n), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n),
-            np.empty(_NB), np.empty(_STACK, np.int64), np.empty(1))
+            np.empty(_NB), np.empty(_NB, np.int64), np.empty(_STACK, np.int64), np.empty(1))
 
 
 @njit(cache=True)
@@ -497,11 +663,14 @@ def _binary_driver(A, Y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         # per-chunk scratch, reused by every row of the chunk
-        keys, tag, perm, sk, hs, stack, buf = _binary_scratch(n)
+        keys, tag, perm, sk, hs, hc, stack, buf = _binary_scratch(n)
         for r in range(lo, hi):
             yr = Y[r % Y.shape[0]]     # one label row for all, or one per row (sparse)
-            klo, khi, st = _binary_row(A[r], yr, pred[r], q_lo, q_hi, keys, tag, perm, sk, hs,
-                                       stack, buf)
+            klo, khi, ok, st = _binary_row_fast(A[r], yr, pred[r], q_lo, q_hi, keys, perm, sk,
+                                                hs, hc, stack, buf)
+            if not ok:      # not exact from the a priori bounds: exact error sums
+                klo, khi, st = _binary_row(A[r], yr, pred[r], q_lo, q_hi, keys, tag, perm, sk,
+                                           hs, stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi
             status_out[r] = st
