@@ -37,12 +37,11 @@ import numpy as np
 from .alpha import RidgeAlpha, _require_finite, default_lambda
 from .config import block_rows
 from . import _problem as _p
+from ._kernels import neighbours as _kn
 
 __all__ = ["Ridge", "KNN", "RBFRidge"]
 
 _U = 2.0 ** -53
-#: Test rows per chunk of the kNN candidate screening (bounds its temporaries to a few rows).
-_CHUNK = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,13 +114,17 @@ class KNN:
     some neighbours are at distance 0, those share the weight equally and the others get 0
     (scikit-learn's convention).  No exact tie guarantee (the weights are rounded).
 
-    **Neighbours.**  Distances are screened from blocked products ‖h‖² − 2h·x + ‖x‖² with a
-    rigorous float64 error allowance, and every candidate that could be among the k nearest is
-    re-checked with the direct sum Σ_l (h_l − x_il)².  The neighbours are the k smallest by
-    (direct squared distance, training index): **ties in distance go to the lower training
-    index.**  Exactly tied distances (e.g. duplicated points, integer features) are detected
-    exactly whenever the direct sums are exact.  Selection uses ``np.argpartition`` (no full
-    sort); blocks have ``config.block_rows(n)`` test rows.
+    **Neighbours.**  The neighbours are the k smallest by (direct squared distance, training
+    index): **ties in distance go to the lower training index.**  The direct squared distance
+    is Σ_l (h_l − x_il)² summed in feature order l = 0, 1, …, d−1 in float64 (the value of
+    the NumPy loop ``dd += (X[:, l] − h[l])**2``), so exactly tied distances (duplicated
+    points, integer features) are detected exactly whenever the sums are exact.  It is
+    computed only where it matters: a blocked product H Xᵀ (one BLAS call per block of
+    ``config.block_rows(n)`` test rows: memory stays bounded) screens the expansion
+    ‖h‖² − 2h·x + ‖x‖² with a rigorous float64 error allowance; the allowance decides every
+    training point except a handful at the boundary of the k-th distance, which get the direct
+    sum (:mod:`numbaflip._kernels.neighbours`).  The k-th values come from a selection without
+    sort (sampled bracket, then quickselect).
 
     α depends on the features and k only — never on the labels — so every certificate applies.
     The exact bound (``bounds=("exact",)``) certifies the vote itself, exactly; ``kl`` and
@@ -161,74 +164,58 @@ class _FittedKNN:
             self.norm = np.sqrt(self.sq)
         _require_finite(self.sq, "the squared norms of X_train")
         self.w = _uniform_weight(k)
+        #: error allowance factor of the screening (:mod:`numbaflip._kernels.neighbours`)
+        self.c = 4.0 * (self.d + 4) * _U
 
-    def neighbours(self, H):
-        """(b, k) int64: the k nearest training points of each row of H, by (direct squared
-        distance, index), each row in that order; and their (b, k) squared distances."""
+    def neighbours(self, H, *, want_dist=True):
+        """(b, k) int64: the k nearest training points of each row of H by (direct squared
+        distance, index), each row in that order; and their (b, k) squared distances
+        (``want_dist=False``: rows in increasing index instead, distances not returned)."""
+        idx, dist = self._search(H, want_dist)
+        if not want_dist:
+            return idx
+        order = np.lexsort((idx, dist), axis=-1)
+        return (np.ascontiguousarray(np.take_along_axis(idx, order, axis=1)),
+                np.ascontiguousarray(np.take_along_axis(dist, order, axis=1)))
+
+    def _search(self, H, want_dist):
+        """:func:`numbaflip._kernels.neighbours._knn_driver` on one block of test rows: one
+        BLAS product G = H Xᵀ (b × n, the block's memory), then per row a selection without
+        sort.  Rows in increasing training index; distances only if ``want_dist``."""
         H = np.ascontiguousarray(H, dtype=np.float64)
-        b, k, n = H.shape[0], self.k, self.n
+        b = H.shape[0]
         with np.errstate(over="ignore", invalid="ignore"):
             hsq = np.einsum("ij,ij->i", H, H)
-            D = H @ self.X.T                         # (b, n)
-            D *= -2.0
-            D += hsq[:, None]
-            D += self.sq[None, :]
-        _require_finite(D, "the squared distances between X_test and X_train")
-        hn = np.sqrt(hsq)
-        cand_mask = np.ones((b, n), np.bool_)
-        if k < n:
-            # |computed − exact| for the expansion and for the direct sum are each
-            # ≤ (d + 3)·u·(‖h‖ + ‖x‖)² (γ bounds, any summation order); E doubles that, with
-            # slack.  Chunks of rows keep the temporaries small (the block itself is D).
-            c = 4.0 * (self.d + 4) * _U
-            for r0 in range(0, b, _CHUNK):
-                r1 = min(b, r0 + _CHUNK)
-                with np.errstate(over="ignore", invalid="ignore"):
-                    E = hn[r0:r1, None] + self.norm[None, :]
-                    E *= E
-                    E *= c
-                _require_finite(E, "the squared distances between X_test and X_train")
-                hi = D[r0:r1] + E
-                T = np.partition(hi, k - 1, axis=1)[:, k - 1]   # ≥ the true k-th distance
-                np.subtract(D[r0:r1], E, out=hi)
-                np.less_equal(hi, T[:, None], out=cand_mask[r0:r1])  # all true neighbours
-        del D
-        idx = np.empty((b, k), np.int64)
-        dist = np.empty((b, k))
-        counts = cand_mask.sum(axis=1)
-        for j in range(b):
-            cand = np.flatnonzero(cand_mask[j]) if counts[j] < n else np.arange(n)
-            diff = self.X[cand] - H[j]
-            dd = np.einsum("ij,ij->i", diff, diff)
-            if cand.size > k:
-                # the k smallest by (distance, index): partition, then settle the boundary
-                part = np.argpartition(dd, k - 1)
-                kth = dd[part[k - 1]]
-                sure = np.flatnonzero(dd < kth)
-                tied = np.flatnonzero(dd == kth)          # cand is increasing: index order
-                sel = np.concatenate([sure, tied[:k - sure.size]])
-            else:
-                sel = np.arange(cand.size)
-            order = np.lexsort((cand[sel], dd[sel]))
-            idx[j] = cand[sel][order]
-            dist[j] = dd[sel][order]
+            hn = np.sqrt(hsq)
+            G = H @ self.X.T
+        idx = np.empty((b, self.k), np.int64)
+        dist = np.empty((b, self.k))
+        status = np.empty(b, np.int8)
+        _kn._knn_driver(G, H, self.X, hsq, hn, self.sq, self.norm, self.k, self.c,
+                        bool(want_dist), idx, dist, status)
+        if (status == _kn.KNN_NOT_FINITE).any():
+            _require_finite(np.array([np.nan]),
+                            "the squared distances between X_test and X_train")
+        if (status != _kn.KNN_OK).any():    # the rigorous enclosure failed: never use it
+            raise RuntimeError(
+                "numbaflip internal error: the kNN distance enclosure failed; please report "
+                "this with the data that triggers it.")
         return idx, dist
 
     def sparse_alpha(self, H):
         """(idx, w), both (b, k): row j of α has the weights w[j] on the training points
         idx[j] (strictly increasing) and 0 elsewhere.  The same α as :meth:`alpha`, bit for
-        bit (the weights are computed in neighbour order, then put in index order)."""
-        H = np.ascontiguousarray(H, dtype=np.float64)
-        idx, dist = self.neighbours(H)
+        bit (distance weights are computed in neighbour order, then put in index order)."""
         if self.weights == "uniform":
-            w = np.full(idx.shape, self.w)
-        else:
-            r = np.sqrt(dist)
-            zero = r == 0.0
-            with np.errstate(divide="ignore"):
-                inv = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, r))
-            inv = np.where(zero.any(axis=1)[:, None], zero.astype(np.float64), inv)
-            w = inv / inv.sum(axis=1, keepdims=True)
+            idx = self.neighbours(H, want_dist=False)
+            return idx, np.full(idx.shape, self.w)
+        idx, dist = self.neighbours(H)
+        r = np.sqrt(dist)
+        zero = r == 0.0
+        with np.errstate(divide="ignore"):
+            inv = np.where(zero, 0.0, 1.0 / np.where(zero, 1.0, r))
+        inv = np.where(zero.any(axis=1)[:, None], zero.astype(np.float64), inv)
+        w = inv / inv.sum(axis=1, keepdims=True)
         order = np.argsort(idx, axis=1, kind="stable")
         idx = np.ascontiguousarray(np.take_along_axis(idx, order, axis=1))
         w = np.ascontiguousarray(np.take_along_axis(w, order, axis=1))
