@@ -28,8 +28,9 @@ recorded without interference (they are re-emitted once on the client).
 A ``learner=`` object (:mod:`numbaflip.learners`) is pickled into every task and fitted there
 on the whole training set.
 
-Not partitioned yet: the training set (histogram merging across training partitions); see
-docs/scaling.md for the plan.
+With ``partition="train"`` the training set is partitioned instead (its row chunks stay on
+the workers; per test point the parts send group sums, histogram cells and candidate moves,
+merged in trees of tasks): :mod:`numbaflip._partitioned`, docs/scaling.md §2.
 """
 from __future__ import annotations
 
@@ -387,8 +388,10 @@ def _submit_and_collect(client, distributed, pb, X_test, y_send, dask_test, star
 
 def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bounds=("kl",),
             num_classes=None, fit_intercept=None, precision="auto", progress=None,
-            rows_per_task=None, retries=0, match_blas_threads=True):
-    """:func:`numbaflip.certify` on a Dask cluster, the test points split into tasks.
+            rows_per_task=None, retries=0, match_blas_threads=True, partition="auto",
+            exact_candidates=None):
+    """:func:`numbaflip.certify` on a Dask cluster, the test points or the training set split
+    into tasks.
 
     Same parameters, guarantee and result as :func:`numbaflip.certify` (predictions, radii,
     log_p_wrong, statuses, t and per-rival bounds are identical to the in-process call), plus:
@@ -419,11 +422,38 @@ def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bo
         BLAS threads (the certificates are equally valid; log_p_wrong may differ in the last
         bits and, rarely, a radius at a boundary).
 
+    partition : "test" (the test points in tasks, the training set on every worker: the
+        results above are bit-identical to the in-process call), "train" (the training set
+        stays in row partitions: the row chunks of a dask ``X_train``, or one row range per
+        worker; see :mod:`numbaflip._partitioned` and docs/scaling.md §2) or "auto" ("train"
+        for a dask ``X_train`` of several row chunks and at least 256 MB, else "test").
+        Training partitions support the ridge learner (``lam`` a float or "auto") and every
+        bound; the certificate is the in-process one for the α computed from the partitions,
+        which differs from the in-process α by float reassociation only, so predictions agree
+        and a radius can differ only where that moves a value across a radius boundary (never
+        above the truth for the classifier that runs).  ``rows_per_task`` is then the number
+        of test rows per block; ``match_blas_threads`` does not apply.
+    exact_candidates : training partitions with "exact": the largest moves per (label, sign)
+        each part sends per test point (None: 256); points that need more have their α row
+        fetched.
+
     Every input error is raised on the client before any task is submitted
-    (:class:`numbaflip.NumbaflipInputError`).  ``info["dask"]`` records the number of tasks.
+    (:class:`numbaflip.NumbaflipInputError`); with training partitions, the values of a dask
+    ``X_train`` (finite) are checked by the tasks.  ``info["dask"]`` records the number of
+    tasks (training partitions: parts, blocks, settled and fetched rows, bytes per point per
+    part).
     """
     distributed = _require_distributed()
     _check_client(client, distributed)
+    from . import _partitioned
+    if _partitioned.wants_train(partition, X_train, _is_dask):
+        return _partitioned.certify_train(
+            client, X_train, y_train, X_test, q=q, learner=learner, lam=lam, bounds=bounds,
+            num_classes=num_classes, fit_intercept=fit_intercept, precision=precision,
+            progress=progress, rows_per_task=rows_per_task, retries=retries,
+            exact_candidates=(_partitioned.EXACT_CANDIDATES if exact_candidates is None
+                              else exact_candidates),
+            is_dask=_is_dask, unknown=_unknown_chunks)
 
     if learner is None:
         p_lam, p_fi = lam, (True if fit_intercept is None else fit_intercept)
