@@ -111,9 +111,27 @@ class _Engine:
         if self.smoothing:
             self._refine_block(W, sl, Y)
         if "exact" in self.bounds:
-            k, _, _ = _ex._exact_k(W, Y, self.pred[sl], self.qv.exact,
+            k, _, _ = _ex._exact_k(self._sparse_exact_rows(W), Y, self.pred[sl],
+                                   self.qv.exact,
                                    None if self.num_classes is None else self.slots.S)
             self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+
+    def _sparse_exact_rows(self, W):
+        """K classes: rows whose weights are all equal and positive (the uniform kNN vote)
+        scaled to 1.0 for the exact certificate.  The K-class rule and its exact radius only
+        compare class sums, gaps and greedy reductions, all multiplied by the same w > 0, so
+        the radius is unchanged (math.md §5); sums of ones are exact in float64, so the kernels
+        decide every tie of two class counts themselves (with w = 1/k rounded they could not,
+        and each such row went to exact rationals).  Binary rows are left as they are: the
+        threshold 1/2 is not scale-free."""
+        if self.num_classes is None or W.shape[1] == 0:
+            return W
+        eq = (W == W[:, :1]).all(axis=1) & (W[:, 0] > 0)
+        if not eq.any():
+            return W
+        W = W.copy()
+        W[eq] = 1.0
+        return W
 
     def _sparse_binary(self, W, Y, sl):
         """:meth:`_binary_block` (full-pass engine) on compact rows W with labels Y."""

@@ -120,3 +120,24 @@ def test_overflowing_distances_are_a_clear_error():
         for k in (1, 3):
             with pytest.raises(NumbaflipInputError, match="squared distances.*Scale the"):
                 KNN(k).fit(X).sparse_alpha(H)
+
+
+@pytest.mark.parametrize("K", [3, 5])
+def test_uniform_knn_exact_sparse_equals_dense_with_tied_counts(K):
+    """The sparse K-class exact path scales uniform rows to 1.0 (certify._Engine
+    ._sparse_exact_rows); the dense path certifies the rounded 1/k weights themselves, with
+    exact rationals at ties.  Small k and few classes make tied class counts common."""
+    import numbaflip
+    rng = np.random.default_rng(K)
+    X, H = _data("integer", 120, 3, 40, seed=K)
+    y = rng.integers(0, K, size=120)
+    for k in (2, 3, 6, 9, 20):
+        f = KNN(k).fit(X)
+        A = f.alpha(H)
+        for q in (0.0, 0.1):
+            b = ("exact",) if q == 0 else ("kl", "exact")
+            sp = numbaflip.certify(X, y, H, q=q, learner=KNN(k), num_classes=K, bounds=b,
+                                   progress=False)
+            de = numbaflip.certify_alpha(A, y, q=q, num_classes=K, bounds=b, progress=False)
+            assert np.array_equal(sp.prediction, de.prediction)
+            assert np.array_equal(sp.radius["exact"], de.radius["exact"]), (k, q)
