@@ -584,24 +584,33 @@ def _gather_bucket(keys, N, top, bk, sk, perm, stack):
 
 
 @njit(cache=True)
-def _walk_sorted(sk, cnt, k0, S, ea, W, strict):
-    """_walk over sorted keys sk[:cnt] that all apply, starting after k0 moves at Z = S (error
-    sum ``ea``).  Returns (k_lo, k_hi), NOCROSS where not reached within the keys."""
+def _walk_segment(sk, perm, tag, lo, hi, cp, k0, S, ea, W, strict, limit):
+    """_walk over the sorted keys sk[lo:hi] (descending), starting after k0 moves at Z = S with
+    error sum ``ea``; only the entries whose tag (``tag[perm[p]]``) applies to rival cp count
+    (cp < 0: every entry, ``tag`` unused).  Returns (k_lo, k_hi, resolved): NOCROSS where not
+    reached; resolved is False when the segment ran out before a certain crossing or the
+    ``limit`` (k ≥ limit needs no answer)."""
     klo = NOCROSS
     E = ea * _ERRF
     if _possible(S, E, strict):
         klo = k0
     if _certain(S, _add_up(E, W), strict):
-        return klo, k0
-    for p in range(cnt):
+        return klo, k0, True
+    k = k0
+    for p in range(lo, hi):
+        if cp >= 0 and not _applies(tag[perm[p]], cp):
+            continue
+        if k + 1 >= limit:
+            return klo, NOCROSS, True
         S, err = _two_sum(S, -sk[p])
         ea += abs(err)
+        k += 1
         E = ea * _ERRF
         if klo == NOCROSS and _possible(S, E, strict):
-            klo = k0 + p + 1
+            klo = k
         if _certain(S, _add_up(E, W), strict):
-            return klo, k0 + p + 1
-    return klo, NOCROSS
+            return klo, k, True
+    return klo, NOCROSS, False
 
 
 @njit(cache=True)
@@ -635,8 +644,8 @@ def _binary_row_fast(a, y, pred, q_lo, q_hi, keys, perm, sk, hs, hc, stack, buf)
     if bk < 0:
         return NOCROSS, NOCROSS, True, _STATUS_OK
     cnt = _gather_bucket(keys, N, top, bk, sk, perm, stack)
-    klo, khi = _walk_sorted(sk, cnt, k0, S, ea, W, strict)
-    return klo, khi, klo == khi, _STATUS_OK
+    klo, khi, done = _walk_segment(sk, perm, perm, 0, cnt, -1, k0, S, ea, W, strict, NOCROSS)
+    return klo, khi, done and klo == khi, _STATUS_OK
 
 
 @njit(cache=True)
@@ -653,7 +662,8 @@ def _mc_scratch(n, K):
             np.empty(2 * n, np.int64), np.empty(2 * n), np.empty(K), np.empty(K), np.empty(K),
             np.empty(K), np.empty(K, np.int64), np.empty(K), np.empty(K),
             np.empty((1 + 2 * K, _NB), np.int64), np.empty((1 + 2 * K, _NB)),
-            np.empty(_STACK, np.int64), np.empty(1))
+            np.empty(_STACK, np.int64), np.empty(1), np.empty(K, np.int64), np.empty(K),
+            np.empty(K), np.empty(K, np.int64), np.empty(_NB, np.int64))
 
 
 @njit(parallel=True, cache=True)
@@ -681,12 +691,35 @@ def _binary_driver(A, Y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
 # ============================================================================================
 
 @njit(cache=True)
+def _mc_entries(v, av, yj, c, K, N, keys, tag, grp):
+    """Write the two candidate move entries of one training point (a_j = v, |v| = av, class
+    yj; prediction c) at keys[N], keys[N + 1] and advance N past the helpful ones.
+    Entry 1: class c with a > 0 (2a, every rival, group 0) or another class with a ≠ 0 (|a|,
+    every rival but y_j, group 1 + y_j); entry 2: another class with a < 0 (2|a|, rival y_j
+    only, group 1 + K + y_j).  Branch-light: both are written, N advances conditionally.
+    Returns (N, size of entry 1 or 0, size of entry 2 or 0)."""
+    isc = yj == c
+    h1 = (v > 0.0) if isc else (v != 0.0)
+    k1 = 2.0 * av if isc else av
+    keys[N] = k1
+    tag[N] = -1 if isc else -(2 + yj)
+    grp[N] = 0 if isc else 1 + yj
+    N += 1 if h1 else 0
+    h2 = (not isc) and v < 0.0
+    keys[N] = 2.0 * av
+    tag[N] = yj
+    grp[N] = 1 + K + yj
+    N += 1 if h2 else 0
+    return N, (k1 if h1 else 0.0), (2.0 * av if h2 else 0.0)
+
+
+@njit(cache=True)
 def _mc_moves(a, y, c, K, keys, tag, grp, Sc, eac, G, P):
     """Class-sum pass of one K-class row with prediction c: Sc[k] = s_k with TwoSum error sums
-    eac[k], and the moves keys[:N] with their tags and histogram groups.  Per-rival totals of
-    the move sizes: ``tall`` (class-c moves, every rival), G[y] (|a_j| moves of class-y points,
-    every rival but y), P[y] (2|a_j| moves of class-y points, rival y only).
-    Returns (N, tall, kmax, bad)."""
+    eac[k], and the moves keys[:N] with their tags and histogram groups (_mc_entries).
+    Per-rival totals of the move sizes: ``tall`` (class-c moves, every rival), G[y] (|a_j|
+    moves of class-y points, every rival but y), P[y] (2|a_j| moves of class-y points, rival
+    y only).  Returns (N, tall, kmax, bad)."""
     for k in range(K):
         Sc[k] = 0.0
         eac[k] = 0.0
@@ -697,7 +730,6 @@ def _mc_moves(a, y, c, K, keys, tag, grp, Sc, eac, G, P):
     N = 0
     bad = False
     for j in range(a.shape[0]):
-        # branch-light: every point writes two candidate entries and advances conditionally
         v = a[j]
         av = abs(v)
         bad |= not (av <= _MAX_ABS)
@@ -705,31 +737,60 @@ def _mc_moves(a, y, c, K, keys, tag, grp, Sc, eac, G, P):
         s, e = _two_sum(Sc[yj], v)
         Sc[yj] = s
         eac[yj] += abs(e)
-        isc = yj == c
-        # entry 1: class c with a > 0 (2a, every rival) or another class with a ≠ 0 (|a|,
-        # every rival but y_j)
-        h1 = (v > 0.0) if isc else (v != 0.0)
-        k1 = 2.0 * av if isc else av
-        keys[N] = k1
-        tag[N] = -1 if isc else -(2 + yj)
-        grp[N] = 0 if isc else 1 + yj
-        N += 1 if h1 else 0
-        k1h = k1 if h1 else 0.0
-        kmax = max(kmax, k1h)
-        if isc:
+        N, k1h, k2h = _mc_entries(v, av, yj, c, K, N, keys, tag, grp)
+        kmax = max(kmax, max(k1h, k2h))
+        if yj == c:
             tall += k1h
         else:
             G[yj] += k1h
-        # entry 2: another class with a < 0 (2|a|, rival y_j only)
-        h2 = (not isc) and v < 0.0
-        keys[N] = 2.0 * av
-        tag[N] = yj
-        grp[N] = 1 + K + yj
-        N += 1 if h2 else 0
-        k2h = 2.0 * av if h2 else 0.0
-        kmax = max(kmax, k2h)
         P[yj] += k2h
     return N, tall, kmax, bad
+
+
+@njit(cache=True)
+def _mc_pass(a, y, c, K, keys, tag, grp, Sc, eac):
+    """The lean pass of the fast path: plain float class sums Sc, every eac[k] the a priori
+    bound _sum_err(n, Σ|a|) (valid for each class sum: its terms are among the n), and the
+    moves as in _mc_moves; the per-rival totals come later from the histograms (_mc_totals).
+    Returns (N, kmax, bad)."""
+    for k in range(K):
+        Sc[k] = 0.0
+    sabs = 0.0
+    kmax = 0.0
+    N = 0
+    bad = False
+    for j in range(a.shape[0]):
+        v = a[j]
+        av = abs(v)
+        bad |= not (av <= _MAX_ABS)
+        yj = y[j]
+        Sc[yj] += v
+        sabs += av
+        N, k1h, k2h = _mc_entries(v, av, yj, c, K, N, keys, tag, grp)
+        kmax = max(kmax, max(k1h, k2h))
+    err = _sum_err(a.shape[0], sabs)
+    for k in range(K):
+        eac[k] = err
+    return N, kmax, bad
+
+
+@njit(cache=True)
+def _mc_totals(hs, K, G, P):
+    """``tall``, G and P of _mc_moves from the group histograms (float sums of the bucket
+    sums: only used through _out_of_reach, which allows 2⁻²⁰ relative error for < 2²⁷
+    non-negative terms in any summation order)."""
+    tall = 0.0
+    for bk in range(_NB):
+        tall += hs[0, bk]
+    for k in range(K):
+        g = 0.0
+        p = 0.0
+        for bk in range(_NB):
+            g += hs[1 + k, bk]
+            p += hs[1 + K + k, bk]
+        G[k] = g
+        P[k] = p
+    return tall
 
 
 @njit(cache=True)
@@ -784,9 +845,8 @@ def _rival_scan(hc, hs, K, cp, target, kcap):
 
 
 @njit(cache=True)
-def _mc_depth(keys, grp, N, K, top, nr, rivals, S0s, ea0s, hc, hs):
-    """Depth from per-group histograms (speed only): deep enough that every rival either
-    reaches its gap or has more applicable moves than the best rival is estimated to need."""
+def _mc_hist(keys, grp, N, K, top, hc, hs):
+    """Per histogram group g and bucket: the count hc[g] and float sum hs[g] of the keys."""
     for g in range(1 + 2 * K):
         for t in range(_NB):
             hc[g, t] = 0
@@ -796,6 +856,13 @@ def _mc_depth(keys, grp, N, K, top, nr, rivals, S0s, ea0s, hc, hs):
         bk = _bucket(kb[t], top)
         hc[grp[t], bk] += 1
         hs[grp[t], bk] += keys[t]
+
+
+@njit(cache=True)
+def _mc_depth(keys, grp, N, K, top, nr, rivals, S0s, ea0s, hc, hs):
+    """Depth from per-group histograms (speed only): deep enough that every rival either
+    reaches its gap or has more applicable moves than the best rival is estimated to need."""
+    _mc_hist(keys, grp, N, K, top, hc, hs)
     # kbest: fewest moves any rival is estimated to need
     kbest = NOCROSS
     for t in range(nr):
@@ -860,6 +927,145 @@ def _mc_row(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea
         bmax = _deeper(bmax)
 
 
+# --------------------------------------------------------------------------------------------
+# Bucketed selection for K classes (the fast path; _mc_row above is its fallback)
+# --------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _rival_bucket(hc, hs, K, bk, cp):
+    """(count, float sum, error bound) of the moves in bucket bk that apply to rival cp: the
+    groups 0, 1 + g (g ≠ cp) and 1 + K + cp.  Each key passes through at most c_g − 1 + K
+    roundings (its group's recursive sum, then K additions of group sums), so
+    _sum_err(count + K + 1, sum) bounds the error (the keys are non-negative)."""
+    ssum = hs[0, bk] + hs[1 + K + cp, bk]
+    csum = hc[0, bk] + hc[1 + K + cp, bk]
+    for g in range(K):
+        if g != cp:
+            ssum += hs[1 + g, bk]
+            csum += hc[1 + g, bk]
+    return csum, ssum, _sum_err(csum + K + 1, ssum)
+
+
+@njit(cache=True)
+def _rival_crossing(hc, hs, K, cp, S, ea, strict):
+    """:func:`_crossing_bucket` for rival cp on the group histograms.  Returns (bucket or −1,
+    Z and error sum before it, moves before it, k_cert): k_cert is an upper bound on the
+    rival's k when the crossing is already certain at the end of that bucket, else NOCROSS."""
+    k = np.int64(0)
+    for bk in range(_NB):
+        c, ssum, eb = _rival_bucket(hc, hs, K, bk, cp)
+        if c == 0:
+            continue
+        S1, e = _two_sum(S, -ssum)
+        ea1 = ea + abs(e) + eb
+        E1 = ea1 * _ERRF
+        if _possible(S1, E1, strict):
+            kc = k + c if _certain(S1, E1, strict) else NOCROSS
+            return bk, S, ea, k, kc
+        S = S1
+        ea = ea1
+        k += c
+    return -1, S, ea, k, NOCROSS
+
+
+@njit(cache=True)
+def _gather_buckets(keys, N, top, want, sk, perm, stack):
+    """sk[:cnt] = the keys of every bucket with want[bk] ≥ 0, in descending order (so each
+    bucket is one segment, starting at want[bk]), perm[:cnt] their positions; returns cnt."""
+    kb = keys.view(np.int64)
+    cnt = 0
+    for t in range(N):
+        if want[_bucket(kb[t], top)] >= 0:
+            perm[cnt] = t
+            sk[cnt] = keys[t]
+            cnt += 1
+    _sort_desc(sk, perm, 0, cnt, stack)
+    return cnt
+
+
+@njit(cache=True)
+def _mc_crossings(c, K, hc, hs, nr, rivals, S0s, ea0s, rbk, rS, rea, rk0, want):
+    """Each candidate rival's crossing bucket (rbk, −1 if none), the state before it (rS, rea)
+    and the moves before it (rk0); want[bk] = start of bucket bk's segment in the gathered
+    sorted list for the buckets some rival needs, −1 for the others.  A rival is not needed
+    when k0 + 1 > k_best (an upper bound on the row's k): its k exceeds the minimum.
+    Returns k_best."""
+    kbest = NOCROSS
+    for t in range(nr):
+        bk, S, ea, k0, kc = _rival_crossing(hc, hs, K, rivals[t], S0s[t], ea0s[t], rivals[t] > c)
+        rbk[t], rS[t], rea[t], rk0[t] = bk, S, ea, k0
+        kbest = min(kbest, kc)
+    for bk in range(_NB):
+        want[bk] = -1
+    for t in range(nr):
+        if rbk[t] >= 0 and rk0[t] + 1 <= kbest:
+            want[rbk[t]] = 0
+    off = np.int64(0)
+    for bk in range(_NB):
+        if want[bk] >= 0:
+            want[bk] = off
+            for g in range(1 + 2 * K):
+                off += hc[g, bk]
+    return kbest
+
+
+@njit(cache=True)
+def _mc_walk_buckets(keys, tag, perm, sk, hc, K, c, nr, rivals, rbk, rS, rea, rk0, want,
+                     kbest):
+    """Walk every needed rival over its crossing bucket's segment, in gap order, a rival's
+    walk stopping once it cannot beat the best so far (as _mc_walk_rivals).
+    Returns (k_lo, k_hi, rival, resolved)."""
+    best_lo = NOCROSS
+    best_hi = NOCROSS
+    best_r = np.int64(-1)
+    for t in range(nr):
+        if rbk[t] < 0 or rk0[t] + 1 > kbest or rk0[t] + 1 >= best_hi:
+            continue        # never crosses / k above the minimum
+        cp = rivals[t]
+        bk = rbk[t]
+        lo = want[bk]
+        hi = lo
+        for g in range(1 + 2 * K):
+            hi += hc[g, bk]
+        klo, khi, done = _walk_segment(sk, perm, tag, lo, hi, cp, rk0[t], rS[t], rea[t], 0.0,
+                                       cp > c, best_hi)
+        if not done:
+            return best_lo, best_hi, best_r, False
+        best_lo = min(best_lo, klo)
+        if khi < best_hi:
+            best_hi = khi
+            best_r = cp
+    return best_lo, best_hi, best_r, True
+
+
+@njit(cache=True)
+def _mc_row_fast(a, y, c, K, keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc,
+                 hs, stack, buf, rbk, rS, rea, rk0, want):
+    """(k_lo, k_hi, rival, resolved, status) for one K-class test point by bucketed
+    selection: plain class sums with a priori bounds (_mc_pass), the group histograms locate
+    each rival's crossing bucket (_mc_crossings), one gather sorts the members of the needed
+    buckets only, and each rival walks its own bucket.  ``resolved`` False (k_lo ≠ k_hi, a
+    bucket ran out before a certain crossing, or k = 0 possible for some rival): the caller
+    runs _mc_row (TwoSum error sums, sorted walk)."""
+    N, kmax, bad = _mc_pass(a, y, c, K, keys, tag, grp, Sc, eac)
+    if bad:
+        return NOCROSS, NOCROSS, np.int64(-1), True, _STATUS_NONFINITE
+    top = _top_bits(kmax, buf) if N > 0 else np.int64(0)
+    _mc_hist(keys, grp, N, K, top, hc, hs)
+    tall = _mc_totals(hs, K, G, P)
+    nr = _mc_rivals(c, K, Sc, eac, G, P, tall, rivals, S0s, ea0s)
+    for t in range(nr):     # the k = 0 test: settled by _mc_row
+        if _possible(S0s[t], ea0s[t] * _ERRF, rivals[t] > c):
+            return NOCROSS, NOCROSS, np.int64(-1), False, _STATUS_OK
+    if nr == 0 or N == 0:
+        return NOCROSS, NOCROSS, np.int64(-1), True, _STATUS_OK
+    kbest = _mc_crossings(c, K, hc, hs, nr, rivals, S0s, ea0s, rbk, rS, rea, rk0, want)
+    _gather_buckets(keys, N, top, want, sk, perm, stack)
+    klo, khi, rv, done = _mc_walk_buckets(keys, tag, perm, sk, hc, K, c, nr, rivals, rbk, rS,
+                                          rea, rk0, want, kbest)
+    return klo, khi, rv, done and klo == khi, _STATUS_OK
+
+
 @njit(parallel=True, cache=True)
 def _mc_driver(A, Y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     b, n = A.shape
@@ -867,12 +1073,16 @@ def _mc_driver(A, Y, pred, K, nch, klo_out, khi_out, rival_out, status_out):
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         # per-chunk scratch, reused by every row of the chunk
-        keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf = \
-            _mc_scratch(n, K)
+        keys, tag, grp, perm, sk, Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf, rbk, \
+            rS, rea, rk0, want = _mc_scratch(n, K)
         for r in range(lo, hi):
             yr = Y[r % Y.shape[0]]     # one label row for all, or one per row (sparse)
-            klo, khi, rv, st = _mc_row(A[r], yr, pred[r], K, keys, tag, grp, perm, sk, Sc, eac, G,
-                                       P, rivals, S0s, ea0s, hc, hs, stack, buf)
+            klo, khi, rv, ok, st = _mc_row_fast(A[r], yr, pred[r], K, keys, tag, grp, perm, sk,
+                                                Sc, eac, G, P, rivals, S0s, ea0s, hc, hs, stack,
+                                                buf, rbk, rS, rea, rk0, want)
+            if not ok:      # not exact from the a priori bounds: exact error sums
+                klo, khi, rv, st = _mc_row(A[r], yr, pred[r], K, keys, tag, grp, perm, sk, Sc,
+                                           eac, G, P, rivals, S0s, ea0s, hc, hs, stack, buf)
             klo_out[r] = klo
             khi_out[r] = khi
             rival_out[r] = rv
