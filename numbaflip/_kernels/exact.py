@@ -1024,6 +1024,8 @@ def _mc_walk_buckets(keys, tag, perm, sk, hc, K, c, nr, rivals, rbk, rS, rea, rk
         cp = rivals[t]
         bk = rbk[t]
         lo = want[bk]
+        if lo < 0:          # not gathered (cannot happen: _mc_crossings marks every such bucket)
+            return best_lo, best_hi, best_r, False
         hi = lo
         for g in range(1 + 2 * K):
             hi += hc[g, bk]
