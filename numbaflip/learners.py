@@ -167,27 +167,29 @@ class _FittedKNN:
         #: error allowance factor of the screening (:mod:`numbaflip._kernels.neighbours`)
         self.c = 4.0 * (self.d + 4) * _U
 
-    def neighbours(self, H, *, want_dist=True):
+    def neighbours(self, H, *, want_dist=True, _buf=None):
         """(b, k) int64: the k nearest training points of each row of H by (direct squared
         distance, index), each row in that order; and their (b, k) squared distances
         (``want_dist=False``: rows in increasing index instead, distances not returned)."""
-        idx, dist = self._search(H, want_dist)
+        idx, dist = self._search(H, want_dist, _buf)
         if not want_dist:
             return idx
         order = np.lexsort((idx, dist), axis=-1)
         return (np.ascontiguousarray(np.take_along_axis(idx, order, axis=1)),
                 np.ascontiguousarray(np.take_along_axis(dist, order, axis=1)))
 
-    def _search(self, H, want_dist):
+    def _search(self, H, want_dist, buf=None):
         """:func:`numbaflip._kernels.neighbours._knn_driver` on one block of test rows: one
-        BLAS product G = H Xᵀ (b × n, the block's memory), then per row a selection without
-        sort.  Rows in increasing training index; distances only if ``want_dist``."""
+        BLAS product G = H Xᵀ (b × n, the block's memory; into ``buf`` when given, so that
+        consecutive blocks reuse one allocation), then per row a selection without sort.
+        Rows in increasing training index; distances only if ``want_dist``."""
         H = np.ascontiguousarray(H, dtype=np.float64)
         b = H.shape[0]
+        G = np.empty((b, self.n)) if buf is None or buf.shape[0] < b else buf[:b]
         with np.errstate(over="ignore", invalid="ignore"):
             hsq = np.einsum("ij,ij->i", H, H)
             hn = np.sqrt(hsq)
-            G = H @ self.X.T
+            np.matmul(H, self.X.T, out=G)
         idx = np.empty((b, self.k), np.int64)
         dist = np.empty((b, self.k))
         status = np.empty(b, np.int8)
@@ -202,14 +204,14 @@ class _FittedKNN:
                 "this with the data that triggers it.")
         return idx, dist
 
-    def sparse_alpha(self, H):
+    def sparse_alpha(self, H, *, _buf=None):
         """(idx, w), both (b, k): row j of α has the weights w[j] on the training points
         idx[j] (strictly increasing) and 0 elsewhere.  The same α as :meth:`alpha`, bit for
         bit (distance weights are computed in neighbour order, then put in index order)."""
         if self.weights == "uniform":
-            idx = self.neighbours(H, want_dist=False)
+            idx = self.neighbours(H, want_dist=False, _buf=_buf)
             return idx, np.full(idx.shape, self.w)
-        idx, dist = self.neighbours(H)
+        idx, dist = self.neighbours(H, _buf=_buf)
         r = np.sqrt(dist)
         zero = r == 0.0
         with np.errstate(divide="ignore"):
@@ -236,8 +238,9 @@ class _FittedKNN:
         """(start, idx, w) per block of test rows (:meth:`sparse_alpha`): what ``certify``
         uses, O(k) per test point in the certificates (the neighbour search stays O(n·d))."""
         bs = int(block_size or block_rows(self.n))
+        buf = np.empty((min(bs, H.shape[0]), self.n))     # one product buffer for all blocks
         for start in range(0, H.shape[0], bs):
-            idx, w = self.sparse_alpha(H[start:start + bs])
+            idx, w = self.sparse_alpha(H[start:start + bs], _buf=buf)
             yield start, idx, w
 
 
