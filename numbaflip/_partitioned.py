@@ -216,17 +216,48 @@ def _decide(st, n, mc, S, q, smoothing, exact):
     else:
         hm.binary_decide(st["sums"], st["sq"], n, q, smoothing, pred, ok, guess)
     nlab = S if mc else 2
-    want = np.zeros((b, 2 * nlab), np.bool_)
-    if exact:
-        if mc:
-            want[ok] = True
-            want[np.flatnonzero(ok), 2 * pred[ok] + 1] = False
-        else:
-            for g1, g0 in ((2, 0), (1, 3)):   # pred 1: groups 2, 1; pred 0: groups 0, 3
-                want[ok, g1] = pred[ok] == 1
-                want[ok, g0] = pred[ok] == 0
+    want = _want(pred, ok if exact else np.zeros(b, np.bool_), mc, nlab)
     return dict(pred=pred, ok=ok, guess=guess, top=st["top"], sums=st["sums"], sq=st["sq"],
                 amax=st["amax"], need=ok & smoothing, want=want)
+
+
+def _want(pred, rows, mc, nlab):
+    """The candidate groups the exact walk needs for each of ``rows`` (math.md §5): binary
+    prediction 1 the groups (y=1, α>0) and (y=0, α<0), prediction 0 the other two; K classes
+    every (label, sign) but (prediction, α<0)."""
+    b = pred.shape[0]
+    want = np.zeros((b, 2 * nlab), np.bool_)
+    if mc:
+        want[rows] = True
+        want[np.flatnonzero(rows), 2 * pred[rows] + 1] = False
+    else:
+        for g1, g0 in ((2, 0), (1, 3)):
+            want[rows, g1] = pred[rows] == 1
+            want[rows, g0] = pred[rows] == 0
+    return want
+
+
+def _candidates(A, y, want, L):
+    """Per row and wanted group the L largest |α| and the bound on the rest
+    (:func:`..._kernels.histogram_merge.part_candidates`), as a candidate payload."""
+    from ._kernels import histogram_merge as hm
+    b, G = want.shape
+    sizes = np.zeros((b, G), np.int64)
+    if want.any():
+        hm.part_group_sizes(A, y, G // 2, want, sizes)
+    keep = np.minimum(sizes, L)
+    cptr = np.concatenate([[0], np.cumsum(keep.ravel())]).astype(np.int64)
+    vals = np.empty(int(cptr[-1]))
+    bound = np.zeros((b, G))
+    if want.any():
+        hm.part_candidates(A, y, G // 2, want, L, sizes, cptr[:-1].reshape(b, G), vals, bound)
+    return dict(ptr=_row_offsets(cptr, b, G), vals=vals, bound=bound)
+
+
+def _part_more(A, y, rows, want, L):
+    """More candidates (L per group) for the rows whose exact walk ran out of moves."""
+    with _threads():
+        return _candidates(np.ascontiguousarray(A[rows]), y, want, L)
 
 
 def _part_cells(A, y, dec, mc, S, L):
@@ -247,21 +278,15 @@ def _part_cells(A, y, dec, mc, S, L):
             hm.part_cells(A, y, dec["top"], need, mc, S, ptr, key, cnt, s1, s2)
         want = dec["want"]
         G = want.shape[1]
-        sizes = np.zeros((b, G), np.int64)
-        if want.any():
-            hm.part_group_sizes(A, y, G // 2, want, sizes)
-        keep = np.minimum(sizes, L)
-        cptr = np.concatenate([[0], np.cumsum(keep.ravel())]).astype(np.int64)
-        vals = np.empty(int(cptr[-1]))
-        bound = np.zeros((b, G))
-        if want.any():
-            hm.part_candidates(A, y, G // 2, want, L, sizes, cptr[:-1].reshape(b, G), vals,
-                               bound)
+        cand = _candidates(A, y, want, L)
     cells = dict(ptr=ptr, key=key, cnt=cnt, s1=s1, s2=s2)
-    cand = dict(ptr=_row_offsets(cptr, b, G), vals=vals, bound=bound)
-    nbytes = dict(cells=24 * tot, cand=8 * int(vals.size) + 8 * int(np.count_nonzero(want)),
-                  stats=8 * (3 * G // 2 + 2) * b)
+    nbytes = dict(cells=24 * tot, cand=_cand_bytes(cand, want), stats=8 * (3 * G // 2 + 2) * b)
     return dict(cells=cells, cand=cand, nbytes=nbytes, parts=1)
+
+
+def _cand_bytes(cand, want):
+    """Bytes of a candidate payload: 8 per value, 8 per wanted group (its bound)."""
+    return 8 * int(cand["vals"].size) + 8 * int(np.count_nonzero(want))
 
 
 def _row_offsets(flat, b, G):
@@ -293,27 +318,46 @@ def _merge_parts(a, b, S, L):
     kout, cout = np.empty(tot, np.int32), np.empty(tot, np.int32)
     s1, s2 = np.empty(tot), np.empty(tot)
     nout = np.zeros(nrow, np.int64)
-    xa, xb = a["cand"], b["cand"]
-    G = xa["bound"].shape[1]
-    ccap = np.minimum(np.diff(xa["ptr"], axis=1) + np.diff(xb["ptr"], axis=1), L)
-    flat = np.concatenate([[0], np.cumsum(ccap.ravel())]).astype(np.int64)
-    cptr = flat[:-1].reshape(nrow, G)
-    vout = np.empty(int(flat[-1]))
-    bout = np.empty((nrow, G))
-    nc = np.zeros((nrow, G), np.int64)
     with _threads():
         if nrow:
             hm.merge_cells(S, ca["ptr"], ca["key"], ca["cnt"], ca["s1"], ca["s2"], cb["ptr"],
                            cb["key"], cb["cnt"], cb["s1"], cb["s2"], pout, kout, cout, s1, s2,
                            nout)
-            hm.merge_candidates(L, xa["ptr"], xa["vals"], xa["bound"], xb["ptr"], xb["vals"],
-                                xb["bound"], cptr, vout, bout, nc)
     ptr, (kout, cout, s1, s2) = _compact(pout, nout, [kout, cout, s1, s2])
-    # candidates: every group's capacity is what it holds (min(len_a + len_b, L) = nc)
-    cand = dict(ptr=_row_offsets(flat, nrow, G), vals=vout, bound=bout)
+    cand = _merge_cand(a["cand"], b["cand"], L)
     nbytes = {k: a["nbytes"][k] + b["nbytes"][k] for k in a["nbytes"]}
     return dict(cells=dict(ptr=ptr, key=kout, cnt=cout, s1=s1, s2=s2), cand=cand,
                 nbytes=nbytes, parts=a["parts"] + b["parts"])
+
+
+def _merge_cand(xa, xb, L):
+    """Two candidate payloads into one: per (row, group) the L largest values, the bound on
+    the rest (every group then holds exactly min(len_a + len_b, L) values)."""
+    from ._kernels import histogram_merge as hm
+    nrow, G = xa["bound"].shape
+    ccap = np.minimum(np.diff(xa["ptr"], axis=1) + np.diff(xb["ptr"], axis=1), L)
+    flat = np.concatenate([[0], np.cumsum(ccap.ravel())]).astype(np.int64)
+    vout = np.empty(int(flat[-1]))
+    bout = np.zeros((nrow, G))
+    nc = np.zeros((nrow, G), np.int64)
+    if nrow:
+        with _threads():
+            hm.merge_candidates(L, xa["ptr"], xa["vals"], xa["bound"], xb["ptr"], xb["vals"],
+                                xb["bound"], flat[:-1].reshape(nrow, G), vout, bout, nc)
+    return dict(ptr=_row_offsets(flat, nrow, G), vals=vout, bound=bout)
+
+
+def _exact_walk(sums, n, mc, S, pred, rows, q_lo, q_hi, cand, klo, khi, more):
+    """The exact kernels of :mod:`..._kernels.histogram_merge` on ``rows``."""
+    from ._kernels import histogram_merge as hm
+    if rows.size == 0:
+        return
+    if mc:
+        hm.exact_mc(sums, n, S, pred, rows, cand["ptr"], cand["vals"], cand["bound"], klo,
+                    khi, more)
+    else:
+        hm.exact_binary(sums, n, pred, rows, q_lo, q_hi, cand["ptr"], cand["vals"],
+                        cand["bound"], klo, khi, more)
 
 
 def _evaluate(merged, dec, n, mc, S, K, q, q_lo, q_hi, logw, maxiter, smoothing, exact):
@@ -324,7 +368,8 @@ def _evaluate(merged, dec, n, mc, S, K, q, q_lo, q_hi, logw, maxiter, smoothing,
     b = dec["pred"].shape[0]
     c, x = merged["cells"], merged["cand"]
     out = dict(logb=np.full(b, np.nan), err=np.zeros(b), low=np.full(b, -np.inf),
-               nb=np.zeros(b, np.int64), klo=np.full(b, NOCROSS), khi=np.full(b, NOCROSS))
+               nb=np.zeros(b, np.int64), klo=np.full(b, NOCROSS), khi=np.full(b, NOCROSS),
+               more=np.zeros(b, np.bool_))
     rows = np.flatnonzero(dec["need"])
     with _threads():
         if mc:
@@ -343,14 +388,10 @@ def _evaluate(merged, dec, n, mc, S, K, q, q_lo, q_hi, logw, maxiter, smoothing,
                                rows, dec["pred"], dec["guess"], q, maxiter, out["logb"],
                                out["err"], out["t"], out["low"], out["nb"])
         er = np.flatnonzero(dec["ok"]) if exact else np.empty(0, np.int64)
-        if er.size:
-            if mc:
-                hm.exact_mc(dec["sums"], n, S, dec["pred"], er, x["ptr"], x["vals"],
-                            x["bound"], out["klo"], out["khi"])
-            else:
-                hm.exact_binary(dec["sums"], n, dec["pred"], er, q_lo, q_hi, x["ptr"],
-                                x["vals"], x["bound"], out["klo"], out["khi"])
-    out.update(pred=dec["pred"], ok=dec["ok"], nbytes=merged["nbytes"], parts=merged["parts"])
+        _exact_walk(dec["sums"], n, mc, S, dec["pred"], er, q_lo, q_hi, x, out["klo"],
+                    out["khi"], out["more"])
+    out.update(pred=dec["pred"], ok=dec["ok"], sums=dec["sums"], nbytes=merged["nbytes"],
+               parts=merged["parts"])
     return out
 
 
@@ -448,11 +489,12 @@ class _Run:
     merged statistics settle, and runs the in-process engine on the fetched α rows of the
     rest."""
 
-    def __init__(self, client, pb, y_np, X_futs, y_futs, W, fi, L, retries):
+    def __init__(self, client, pb, y_np, X_futs, y_futs, offs, W, fi, L, retries):
         from ._problem import class_slots
         from .certify import _Engine
         self.client, self.pb, self.y_np = client, pb, y_np
         self.X_futs, self.y_futs, self.W, self.fi, self.L = X_futs, y_futs, W, fi, L
+        self.offs = offs
         self.retries = retries
         self.m = W.shape[1]
         self.engine = e = _Engine(dataclasses.replace(pb, m=self.m))
@@ -467,7 +509,7 @@ class _Run:
         self.stats = {"settled": 0, "fallback": {"decision": 0, "sandwich": 0, "exact": 0,
                                                  "precision_mp": 0},
                       "bytes": {"cells": 0, "cand": 0, "stats": 0}, "buckets": 0,
-                      "fetched_alpha_bytes": 0}
+                      "fetched_alpha_bytes": 0, "exact_rounds": 0, "exact_rows_more": 0}
         e.hist = {"closed": 0, "full_pass": 0, "buckets": 0}
 
     def submit_block(self, start, b):
@@ -503,6 +545,7 @@ class _Run:
         if self.pb.smoothing:
             ok &= self._settle_smoothing(start, res, ok)
         if self.exact:
+            self._more_moves(a, res, ok)
             ok &= self._settle_exact(start, res, ok)
         rows = np.flatnonzero(ok)
         g = start + rows
@@ -544,6 +587,33 @@ class _Run:
             p = res["pair"][closed]
             e.pair[g] = np.where(np.isfinite(p), p + e.q_shift, p)
         return keep
+
+    def _more_moves(self, a, res, ok):
+        """Rows whose exact walk ran out of sent moves: rounds with 4× as many moves per part
+        (the α rows are still on the parts) until every walk stops; a part whose group is
+        shorter than the request sends it whole, so the rounds end."""
+        c = self.client
+        rows = np.flatnonzero(ok & res["more"])
+        L = self.L
+        cap = max(int(np.max(np.diff(self.offs))), 1)
+        while rows.size and L < cap:
+            L *= 4
+            want = _want(res["pred"][rows], np.ones(rows.size, np.bool_), self.mc, self.nlab)
+            parts = [c.submit(_part_more, ap, yp, rows, want, L, pure=False,
+                              retries=self.retries) for ap, yp in zip(a, self.y_futs)]
+            cand = _tree(c, _merge_cand, parts, L, retries=self.retries).result()
+            self.stats["bytes"]["cand"] += sum(
+                _cand_bytes(p, want) for p in c.gather(parts))
+            r = rows.size
+            klo, khi = np.empty(r, np.int64), np.empty(r, np.int64)
+            more = np.zeros(r, np.bool_)
+            _exact_walk(np.ascontiguousarray(res["sums"][rows]), self.pb.n, self.mc,
+                        self.nlab, np.ascontiguousarray(res["pred"][rows]), np.arange(r),
+                        self.q_lo, self.q_hi, cand, klo, khi, more)
+            res["klo"][rows], res["khi"][rows] = klo, khi
+            self.stats["exact_rounds"] += 1
+            self.stats["exact_rows_more"] += int(r)
+            rows = rows[more]
 
     def _settle_exact(self, start, res, ok):
         """Rows whose exact walk is decided (k_lo = k_hi): their exact radius."""
@@ -626,7 +696,8 @@ def certify_train(client, X_train, y_train, X_test, *, q, learner, lam, bounds, 
     G, lam_v = _lambda(client, X_futs, offs, fi, lam_given, pb.n, kd, pb.q.value, retries)
     import scipy.linalg
     W = scipy.linalg.cho_solve(_factor(G, lam_v, kd), _design(H, fi).T, check_finite=False)
-    run = _Run(client, pb, y_np, X_futs, y_futs, np.ascontiguousarray(W), fi, L, retries)
+    run = _Run(client, pb, y_np, X_futs, y_futs, offs, np.ascontiguousarray(W), fi, L,
+               retries)
     starts = list(range(0, m, bs))
     window = max(2, 2 * nworkers)
     disable = (not progress) if progress is not None else None
@@ -662,5 +733,6 @@ def _info(run, rows, starts, bs, m, nworkers):
             "workers": nworkers, "blocks": len(starts), "rows_per_block": bs,
             "settled": st["settled"], "fallback": dict(st["fallback"]),
             "fetched_alpha_bytes": st["fetched_alpha_bytes"],
+            "exact_rounds": st["exact_rounds"], "exact_rows_more": st["exact_rows_more"],
             "bytes_sent_by_parts": dict(st["bytes"]),
             "bytes_per_point_per_part": per, "exact_candidates": run.L}

@@ -155,7 +155,7 @@ def test_degenerate_and_ties_go_exact(client):
     res = _train(client, X, y, T, 80, exact_candidates=2, **kw)
     _compare(ref, res)
     fb = res.info["dask"]["fallback"]
-    assert fb["decision"] >= 5 and fb["exact"] > 0
+    assert fb["decision"] >= 5 and res.info["dask"]["exact_rounds"] > 0
     assert np.all(res.radius["kl"][:5] == ref.radius["kl"][:5])
     X, y, T = _data(14, n=240, m=30, K=3)
     T[:4] = 0.0
@@ -346,6 +346,54 @@ def test_merged_bound_is_an_upper_bound():
                           *ref)
     assert side[0] == (1 if pred[0] == 1 else -1)
     assert U == pytest.approx(ref[0][0], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("K", [None, 3])
+@pytest.mark.parametrize("L", [1, 4, 1000])
+def test_exact_walk_on_merged_candidates(K, L):
+    """k_lo ≤ k_true ≤ k_hi from three parts' candidates (L per group) merged in a tree, for
+    random and dyadic (exact-tie) rows; with every move sent (L = 1000) the walk is complete
+    and exact except at ties, and "more" only where a longer list could change the answer."""
+    from numbaflip import _partitioned as P
+    from numbaflip.exact import _exact_k, _q_float_bounds
+    from fractions import Fraction as F
+    rng = np.random.default_rng(20 + L)
+    n, m = 60, 12
+    nlab = 2 if K is None else K
+    y = rng.integers(0, nlab, size=n).astype(np.int64)
+    A = rng.normal(size=(m, n)) / n + (0.6 if K is None else 0.0) / n
+    A[:3] = rng.integers(-4, 5, size=(3, n)) / 64.0           # dyadic: exact ties possible
+    q = "0.1"
+    cuts = [0, 17, 40, n]
+    sums = np.zeros((m, 2 * nlab))
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        part = np.zeros((m, 2 * nlab))
+        hm.part_stats(np.ascontiguousarray(A[:, lo:hi]), y[lo:hi], nlab, part,
+                      np.zeros((m, nlab)), np.empty(m), np.empty(m, np.int64))
+        sums += part
+    pred = np.empty(m, np.int64)
+    ok = np.empty(m, np.bool_)
+    if K is None:
+        hm.binary_decide(sums, np.ones((m, 2)), n, 0.1, False, pred, ok, np.empty(m))
+    else:
+        hm.mc_decide(sums, n, K, pred, ok)
+    rows = np.flatnonzero(ok)
+    want = P._want(pred, ok, K is not None, nlab)
+    cands = [P._candidates(np.ascontiguousarray(A[:, lo:hi]), y[lo:hi], want, L)
+             for lo, hi in zip(cuts[:-1], cuts[1:])]
+    cand = P._merge_cand(P._merge_cand(cands[0], cands[1], L), cands[2], L)
+    klo, khi = np.zeros(m, np.int64), np.zeros(m, np.int64)
+    more = np.zeros(m, np.bool_)
+    q_lo, q_hi = _q_float_bounds(F(q))
+    P._exact_walk(sums, n, K is not None, nlab, pred, rows, q_lo, q_hi, cand, klo, khi, more)
+    k_true, _, _ = _exact_k(A[rows], y, pred[rows], F(q) if K is None else F(0), K)
+    assert rows.size >= m - 3
+    assert np.all(klo[rows] <= k_true) and np.all(k_true <= khi[rows])
+    decided = klo[rows] == khi[rows]
+    assert np.all(~more[rows][decided])
+    if L == 1000:
+        assert not more[rows].any()
+        assert decided[3:].all()          # random rows: no tie within the enclosure
 
 
 def test_decisions_inside_the_band_are_not_settled():

@@ -603,28 +603,31 @@ def _prefix(sk, N, T):
 
 @njit(cache=True)
 def _rival_k(keys, tag, perm, sk, N, T, cp, S0, ea0, W, strict, tot):
-    """(lo, hi) for one rival: lo ≤ k_true ≤ hi (hi = NOCROSS also when the sent moves did not
-    reach a crossing; lo then counts the applicable moves walked)."""
+    """(lo, hi, resolved) for one rival: lo ≤ k_true ≤ hi.  resolved False: the sent moves
+    ran out before the walk could stop (hi = NOCROSS, lo = the first possible crossing or one
+    more than the applicable moves walked); more moves would decide it."""
     if _out_of_reach(S0, ea0 * _ERRF, tot, strict):
-        return NOCROSS, NOCROSS
+        return NOCROSS, NOCROSS, True
     ntop = _prefix(sk, N, T)
     klo, khi, _, resolved = _walk(keys, tag, perm, ntop, ntop == N and T <= 0.0, cp, S0, ea0,
                                   W, strict, NOCROSS)
     if resolved:
-        return klo, khi
+        return klo, khi, True
     a = 0
     for p in range(ntop):
-        if tag[perm[p]] == -1 or tag[perm[p]] == cp or (tag[perm[p]] <= -2 and
-                                                       -(tag[perm[p]] + 2) != cp):
+        tg = tag[perm[p]]
+        if tg == -1 or tg == cp or (tg <= -2 and -(tg + 2) != cp):
             a += 1
-    return min(klo, np.int64(a + 1)), NOCROSS
+    return min(klo, np.int64(a + 1)), NOCROSS, False
 
 
 @njit(parallel=True, cache=True)
-def exact_binary(sums, n, pred, rows, q_lo, q_hi, cptr, cvals, cbound, klo_out, khi_out):
+def exact_binary(sums, n, pred, rows, q_lo, q_hi, cptr, cvals, cbound, klo_out, khi_out,
+                 more_out):
     """k_lo ≤ k_true ≤ k_hi (math.md §5) for the binary rule from the merged group sums and
     candidate moves: the walk of :func:`.exact._walk` started from the enclosed score minus
-    τ.  Where they differ the caller recomputes the row exactly."""
+    τ.  Where they differ: more_out (more moves would decide it), else the caller recomputes
+    the row exactly."""
     for r in prange(rows.shape[0]):
         j = rows[r]
         keys = np.empty(cvals.shape[0] + 1)
@@ -651,14 +654,15 @@ def exact_binary(sums, n, pred, rows, q_lo, q_hi, cptr, cvals, cbound, klo_out, 
         N = _moves(j, groups, np.ones(2), np.full(2, -1, np.int64), cptr, cvals, keys, tag,
                    perm, sk, stack)
         T = max(cbound[j, groups[0]], cbound[j, groups[1]])
-        klo_out[j], khi_out[j] = _rival_k(keys, tag, perm, sk, N, T, 0, S0, abs(e) + es, W,
-                                          strict, mv)
+        lo, hi, res = _rival_k(keys, tag, perm, sk, N, T, 0, S0, abs(e) + es, W, strict, mv)
+        klo_out[j], khi_out[j], more_out[j] = lo, hi, not res
 
 
 @njit(parallel=True, cache=True)
-def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out):
+def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out, more_out):
     """k_lo ≤ k_true ≤ k_hi for the K-class rule (greedy gains of math.md §5, minimum over the
-    rivals) from the merged group sums and candidates."""
+    rivals) from the merged group sums and candidates; more_out where a rival whose walk ran
+    out of sent moves could still be the minimum."""
     for r in prange(rows.shape[0]):
         j = rows[r]
         c = pred[j]
@@ -688,6 +692,7 @@ def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out):
         ec = _sum_err(n, sums[j, 2 * c] - sums[j, 2 * c + 1])
         lo_best = NOCROSS
         hi_best = NOCROSS
+        lo_open = NOCROSS        # smallest lo of an unresolved rival
         for cp in range(S):
             if cp == c:
                 continue
@@ -700,9 +705,12 @@ def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out):
                 if y != c and y != cp:
                     T = max(T, max(cbound[j, 2 * y], cbound[j, 2 * y + 1]))
                     tot += sums[j, 2 * y] - sums[j, 2 * y + 1]
-            lo, hi = _rival_k(keys, tag, perm, sk, N, T, cp, S0, abs(e) + ec + er, 0.0,
-                              cp > c, tot)
+            lo, hi, res = _rival_k(keys, tag, perm, sk, N, T, cp, S0, abs(e) + ec + er, 0.0,
+                                   cp > c, tot)
             lo_best = min(lo_best, lo)
             hi_best = min(hi_best, hi)
+            if not res:
+                lo_open = min(lo_open, lo)
         klo_out[j] = lo_best
         khi_out[j] = hi_best
+        more_out[j] = lo_open < hi_best
