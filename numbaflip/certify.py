@@ -6,7 +6,9 @@ results and radii.  See :func:`certify` for the guarantee.
 """
 from __future__ import annotations
 
+import time
 import warnings
+from contextlib import contextmanager
 from fractions import Fraction
 
 import numpy as np
@@ -25,6 +27,16 @@ from . import exact as _ex
 from ._problem import class_slots, problem
 
 _U = 2.0 ** -53
+#: Phases timed by _Engine (res.info["seconds"]): decide (prediction and
+#: degenerate-case kernels, K classes and the full-pass / exact-only binary path; the
+#: histogram engine decides inside its kernel), histogram (bucket build, Newton on buckets and
+#: the certified evaluation: one fused kernel per engine), passes (full-pass Newton engine and
+#: the binary degenerate cases), sandwich (radii of U and of the lower bound, thresholds
+#: included), full_pass (the full-pass Newton on points whose sandwich did not close), refine
+#: (mpmath re-evaluation), radii (final kl/tight radii, thresholds included), exact (exact
+#: certificate: kernels plus exact-rational rows).
+PHASES = ("decide", "histogram", "passes", "sandwich", "full_pass", "refine", "radii",
+          "exact")
 #: Largest m × K for which per-rival outputs are stored for every class (else per slot).
 _MAX_PAIR_ENTRIES = 1 << 24
 
@@ -59,7 +71,11 @@ class _Engine:
         #: rows whose bound is already as good as a full pass could make it (histogram
         #: sandwich closed): the mp refinement skips them
         self.settled = np.zeros(m, np.bool_)
-        self.hist = {"closed": 0, "full_pass": 0, "buckets": 0}
+        #: counts of the histogram engine and of the exact certificate (rows settled in exact
+        #: rationals), res.info["histogram"]; per-phase wall seconds of this call
+        #: (perf_counter around kernel calls, never inside them), res.info["seconds"]
+        self.hist = {"closed": 0, "full_pass": 0, "buckets": 0, "exact_rational": 0}
+        self.seconds = dict.fromkeys(PHASES, 0.0)
         if config.chernoff_engine not in ("auto", "histogram", "passes"):
             from .errors import NumbaflipInputError
             raise NumbaflipInputError(
@@ -86,6 +102,23 @@ class _Engine:
         self.q_shift = 0.0 if (num_classes is None and exact_double) else \
             (1.0 if num_classes is None else 4.0) * n * _U * (1.0 + 1e-6)
 
+    @contextmanager
+    def _clock(self, phase):
+        """Adds the wall time of the ``with`` body to ``self.seconds[phase]``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - t0
+
+    def _exact(self, A, Y, sl, num_classes):
+        """The exact certificate (math.md §5) of rows ``sl``: kernels, then exact rationals
+        for the rows they cannot settle (counted in ``hist["exact_rational"]``)."""
+        with self._clock("exact"):
+            k, _, rational = _ex._exact_k(A, Y, self.pred[sl], self.qv.exact, num_classes)
+            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+        self.hist["exact_rational"] += int(rational.sum())
+
     # -- per block -----------------------------------------------------------------------
     def run_sparse_block(self, start, idx, w):
         """A block of sparse α rows: row j has the weights ``w[j]`` on the training points
@@ -111,10 +144,8 @@ class _Engine:
         if self.smoothing:
             self._refine_block(W, sl, Y)
         if "exact" in self.bounds:
-            k, _, _ = _ex._exact_k(self._sparse_exact_rows(W), Y, self.pred[sl],
-                                   self.qv.exact,
-                                   None if self.num_classes is None else self.slots.S)
-            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+            self._exact(self._sparse_exact_rows(W), Y, sl,
+                        None if self.num_classes is None else self.slots.S)
 
     def _sparse_exact_rows(self, W):
         """K classes: rows whose weights are all equal and positive (the uniform kNN vote)
@@ -190,11 +221,9 @@ class _Engine:
             self._refine_block(A, sl)
         if "exact" in self.bounds:
             if self.num_classes is None:
-                k, _, _ = _ex._exact_k(A, self.y, self.pred[sl], self.qv.exact, None)
+                self._exact(A, self.y, sl, None)
             else:
-                k, _, _ = _ex._exact_k(A, self.slots.y, self.pred[sl], self.qv.exact,
-                                       self.slots.S)
-            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+                self._exact(A, self.slots.y, sl, self.slots.S)
 
     def _binary_block(self, A, sl):
         b = A.shape[0]
@@ -212,14 +241,18 @@ class _Engine:
             done = np.zeros(b, np.bool_)
             low = np.full(b, -np.inf)
             nb = np.zeros(b, np.int64)
-            _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, np.arange(b),
-                                   True, side, degen, amb, guess, done, logb, err, t, low, nb)
+            with self._clock("histogram"):
+                _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, np.arange(b),
+                                       True, side, degen, amb, guess, done, logb, err, t, low,
+                                       nb)
         else:
             # For q = 0 (exact only) the smoothed rule is the plain rule 1{αᵀy ≥ 1/2}.
-            _kb._binary_decide(A, self.y[None, :], self.q, self.smoothing, side, degen, amb,
-                               guess)
-        for j in np.flatnonzero(amb):
-            side[j], degen[j] = _rules.binary_decision(A[j], self.y, self.qv.exact)
+            with self._clock("decide"):
+                _kb._binary_decide(A, self.y[None, :], self.q, self.smoothing, side, degen,
+                                   amb, guess)
+        with self._clock("decide"):
+            for j in np.flatnonzero(amb):
+                side[j], degen[j] = _rules.binary_decision(A[j], self.y, self.qv.exact)
         self.pred[sl] = (side >= 0).astype(np.int64)
         if not self.smoothing:
             self.status[sl] = _kc.STATUS_INTERIOR
@@ -232,8 +265,10 @@ class _Engine:
                                     err, t, st, it)
             late = np.flatnonzero(interior & ~done)   # settled exactly after the kernel
             if late.size:
-                _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, late, False,
-                                       side, degen, amb, guess, done, logb, err, t, low, nb)
+                with self._clock("histogram"):
+                    _kh.hist_binary_driver(A, self.y, self.q, config.newton_maxiter, late,
+                                           False, side, degen, amb, guess, done, logb, err, t,
+                                           low, nb)
             self._binary_histogram(A, sl, np.flatnonzero(interior), side, logb, err, t, st,
                                    it, low, nb)
         else:
@@ -245,8 +280,9 @@ class _Engine:
         """The full-pass engine on rows ``where`` of the block outputs."""
         b = A.shape[0]
         o = [np.empty(b), np.empty(b), np.empty(b), np.empty(b, np.int8), np.empty(b, np.int64)]
-        _kb._binary_driver(np.ascontiguousarray(A), self.y[None, :], self.q, side, degen, guess,
-                           config.newton_rtol, config.newton_maxiter, *o)
+        with self._clock("passes"):
+            _kb._binary_driver(np.ascontiguousarray(A), self.y[None, :], self.q, side, degen,
+                               guess, config.newton_rtol, config.newton_maxiter, *o)
         for out, val in zip((logb, err, t, st, it), o):
             out[where] = val
 
@@ -256,8 +292,9 @@ class _Engine:
         (the mp refinement skips them); counts go to ``self.hist``."""
         st[rows] = _kc.STATUS_INTERIOR
         it[rows] = 0
-        hi = self._radii(logb[rows] + self.q_shift)
-        lo = self._radii(low[rows] - self.q_shift)
+        with self._clock("sandwich"):
+            hi = self._radii(logb[rows] + self.q_shift)
+            lo = self._radii(low[rows] - self.q_shift)
         open_ = np.zeros(rows.size, np.bool_)
         for k in hi:
             open_ |= hi[k] != lo[k]
@@ -279,8 +316,9 @@ class _Engine:
             lb, e2, t2, it2 = np.empty_like(logb), np.empty_like(err), np.empty_like(t), \
                 np.zeros_like(it)
             conv = np.ones(A.shape[0], np.bool_)
-            _kh.full_pass_rows(A, self.y, self.q, side, np.abs(t), redo, config.newton_rtol,
-                               config.newton_maxiter, lb, e2, t2, it2, conv)
+            with self._clock("full_pass"):
+                _kh.full_pass_rows(A, self.y, self.q, side, np.abs(t), redo, config.newton_rtol,
+                                   config.newton_maxiter, lb, e2, t2, it2, conv)
             better = redo[lb[redo] < logb[redo]]
             logb[better], err[better], t[better] = lb[better], e2[better], t2[better]
             it[redo] = it2[redo]
@@ -297,23 +335,26 @@ class _Engine:
         pred = np.empty(b, np.int64)
         tied = np.empty((b, S), np.bool_)
         amb = np.empty(b, np.bool_)
-        _kp._mc_decide(A, ys[None, :], S, pred, tied, amb)
-        for j in np.flatnonzero(amb):
-            pred[j], tied[j] = _rules.multiclass_decision(A[j], ys, S)
+        with self._clock("decide"):
+            _kp._mc_decide(A, ys[None, :], S, pred, tied, amb)
+            for j in np.flatnonzero(amb):
+                pred[j], tied[j] = _rules.multiclass_decision(A[j], ys, S)
         self.pred[sl] = pred
         if not self.smoothing:
             self.status[sl] = np.where(tied.any(axis=1), _kc.STATUS_ZERO, _kc.STATUS_INTERIOR)
             return
 
-        def passes(where):
+        def passes(where, phase="passes"):
             """The full-pass K-class driver (math.md §3) on rows ``where``: its outputs."""
             Aw = np.ascontiguousarray(A[where])
             o = (np.empty(Aw.shape[0]), np.empty(Aw.shape[0]), np.zeros((Aw.shape[0], S)),
                  np.empty((Aw.shape[0], S)), np.empty(Aw.shape[0], np.int8),
                  np.empty(Aw.shape[0], np.int64))
-            _kp._mc_driver(Aw, ys[None, :], S, self.K, self.q, self.slots.log_weight,
-                           np.ascontiguousarray(pred[where]), np.ascontiguousarray(tied[where]),
-                           config.newton_rtol, config.newton_maxiter, 40.0, *o)
+            with self._clock(phase):
+                _kp._mc_driver(Aw, ys[None, :], S, self.K, self.q, self.slots.log_weight,
+                               np.ascontiguousarray(pred[where]),
+                               np.ascontiguousarray(tied[where]), config.newton_rtol,
+                               config.newton_maxiter, 40.0, *o)
             return o
 
         out = (np.empty(b), np.empty(b), np.zeros((b, S)), np.empty((b, S)),
@@ -347,12 +388,13 @@ class _Engine:
         nb = np.zeros(A.shape[0], np.int64)
         lw = self.slots.log_weight
         lw_lo = np.where(lw > 0, lw * (1.0 - 2.0 ** -46), 0.0)   # ≤ log(weight)
-        _khp.hist_mc_driver(A, self.slots.y, self.slots.S, self.K, self.q, lw, lw_lo, pred,
-                            tied, rows, config.newton_maxiter, 40.0, logb, err, t, pair, low,
-                            nb)
+        with self._clock("histogram"):
+            _khp.hist_mc_driver(A, self.slots.y, self.slots.S, self.K, self.q, lw, lw_lo, pred,
+                                tied, rows, config.newton_maxiter, 40.0, logb, err, t, pair,
+                                low, nb)
         redo = self._close_sandwich(sl, rows, logb, low, nb, st, it)
         if redo.size:
-            lb, e2, t2, p2, st2, it2 = passes(redo)
+            lb, e2, t2, p2, st2, it2 = passes(redo, "full_pass")
             better = lb < logb[redo]
             rb = redo[better]
             logb[rb], err[rb], t[rb], pair[rb] = lb[better], e2[better], t2[better], p2[better]
@@ -402,6 +444,11 @@ class _Engine:
             rows = np.flatnonzero(diff & finite & ~self.settled[sl])
         if rows.size == 0:
             return
+        with self._clock("refine"):
+            self._refine_rows(A, rows, sl, Y)
+
+    def _refine_rows(self, A, rows, sl, Y):
+        """The mpmath re-evaluation of :meth:`_refine_block` on ``rows``."""
         from . import precision as _mp
         base = sl.start
         lab = self.y if self.num_classes is None else self.slots.y
@@ -422,7 +469,8 @@ class _Engine:
 
     # -- final -----------------------------------------------------------------------------
     def finish(self):
-        radii = self._radii(self.logb) if self.smoothing else {}
+        with self._clock("radii"):
+            radii = self._radii(self.logb) if self.smoothing else {}
         for b in self.bounds:
             if b in radii:
                 self.radius[b][:] = radii[b]
@@ -506,7 +554,7 @@ def _result(engine, pb, *, learner, learner_params=None, lam=_FROM_PROBLEM,
         status=e.status, t_star=e.t, pair_log_b=e.pair, q=e.qv.given,
         num_classes=e.num_classes, n=e.n, bounds=e.bounds, lam=lam,
         info={"newton_iterations": e.iters, "mp_refined": e.n_mp, "precision": e.precision,
-              "histogram": dict(e.hist, engine=e.engine),
+              "histogram": dict(e.hist, engine=e.engine), "seconds": dict(e.seconds),
               "pair_classes": getattr(e, "pair_classes", None)},
         prediction_index=e.pred, classes_=classes, metadata=metadata)
 
