@@ -442,3 +442,174 @@ def write_text(path, text):
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# comparison per learner (ridge and kNN) over a small grid of λ and k
+# --------------------------------------------------------------------------------------------
+#: families of the learner comparison: (key, learner, bound at q > 0 or "exact" at q = 0)
+LEARNER_FAMILIES = (("ridge exact", "ridge", "exact"), ("ridge tight", "ridge", "tight"),
+                    ("kNN exact", "knn", "exact"), ("kNN tight", "knn", "tight"))
+
+
+def _learner_runs(X_train, *, ks, lam_factors, qs):
+    """(family, setting text, q, bound, learner) for every run of the comparison: each λ
+    factor and each k once exactly at q = 0, and with the tight bound at every q > 0.  Ridge
+    λ = factor × numbaflip.default_lambda(X_train, q) (label-free)."""
+    import numbaflip
+    from numbaflip.learners import KNN, Ridge
+
+    runs = []
+    for f in lam_factors:
+        for q in (0.0,) + tuple(qs):
+            lam = f * numbaflip.default_lambda(X_train, q)
+            fam = "ridge exact" if q == 0 else "ridge tight"
+            runs.append((fam, f"λ = {f:g}× default", q, "exact" if q == 0 else "tight",
+                         Ridge(lam=lam)))
+    for k in ks:
+        for q in (0.0,) + tuple(qs):
+            fam = "kNN exact" if q == 0 else "kNN tight"
+            runs.append((fam, f"k = {k}", q, "exact" if q == 0 else "tight", KNN(k)))
+    return runs
+
+
+def learner_grid(X_train, y_train, X_test, y_test, *, ks, lam_factors, qs, radii,
+                 num_classes=None, log=sys.stderr, label=""):
+    """Certify every run of :func:`_learner_runs`; returns ``{"runs": [...], "radii",
+    "y_test", "n_train"}``, each run a dict with family, setting, q, bound, the certified
+    accuracy at ``radii`` (``acc``), clean accuracy, radius and prediction per test point and
+    seconds.  Every run is one certified classifier; the summary in
+    :func:`learner_best_table` is not."""
+    import numbaflip
+
+    out = {"runs": [], "radii": tuple(radii), "y_test": np.asarray(y_test),
+           "n_train": len(y_train), "num_classes": num_classes}
+    ks = tuple(k for k in ks if k <= len(y_train))
+    for fam, setting, q, bound, learner in _learner_runs(X_train, ks=ks,
+                                                         lam_factors=lam_factors, qs=qs):
+        t0 = time.perf_counter()
+        r = numbaflip.certify(X_train, y_train, X_test, q=q, learner=learner,
+                              bounds=(bound,), num_classes=num_classes, progress=False)
+        dt = time.perf_counter() - t0
+        run = dict(family=fam, setting=setting, q=q, bound=bound, seconds=dt,
+                   clean=float(np.mean(r.prediction == y_test)),
+                   acc=r.certified_accuracy(y_test, radii, bound=bound),
+                   radius=np.asarray(r.radius[bound]), prediction=np.asarray(r.prediction))
+        out["runs"].append(run)
+        if log is not None:
+            print(f"  {label} {fam} {setting} q={q:g}: {dt:.1f} s, clean {run['clean']:.4f}, "
+                  f"median radius {int(np.median(run['radius']))}", file=log, flush=True)
+    return out
+
+
+def _run_name(run):
+    return run["setting"] + ("" if run["q"] == 0 else f", q = {run['q']:g}")
+
+
+def learner_full_table(grid, *, title):
+    """Markdown: one row per run (one certified classifier each), certified accuracy at r."""
+    radii = grid["radii"]
+    head = ["learner, bound", "setting", "clean"] + [f"r = {r}" for r in radii] + ["s"]
+    lines = [f"**{title}**", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
+    for run in grid["runs"]:
+        cells = [run["family"], _run_name(run), f"{run['clean']:.4f}"]
+        cells += [f"{v:.4f}" for v in run["acc"]] + [f"{run['seconds']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def learner_best_table(grid, *, title):
+    """Markdown best-of summary: per radius and family, the largest certified accuracy over
+    the grid and the setting that reached it; last row the best over all families."""
+    radii = grid["radii"]
+    head = ["best of"] + [f"r = {r}" for r in radii]
+    lines = [f"**{title}**", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["---:"] * len(radii)) + "|"]
+    fams = [f for f, _, _ in LEARNER_FAMILIES if any(r["family"] == f for r in grid["runs"])]
+
+    def best(runs, i):
+        top = max(runs, key=lambda r: r["acc"][i])
+        return top["acc"][i], top
+
+    for fam in fams + ["all"]:
+        runs = grid["runs"] if fam == "all" else [r for r in grid["runs"] if r["family"] == fam]
+        cells = [f"**{fam}**" if fam == "all" else fam]
+        for i in range(len(radii)):
+            v, top = best(runs, i)
+            where = _run_name(top) if fam != "all" else f"{top['family']}, {_run_name(top)}"
+            cells.append(f"{v:.4f} ({where})" if v > 0 else "0")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "**Best-of summary, not a classifier**: each cell is the maximum over the "
+              "grid of settings (λ or k, q), chosen per column after looking at the test "
+              "set, as in the paper's tables. Each setting on its own is a certified "
+              "classifier (full table above); picking the best per r is not."]
+    return "\n".join(lines)
+
+
+def save_learner_plot(grid, path_stem, *, title, r_max, log=sys.stderr):
+    """Certified accuracy against r: left panel ridge runs (colour = λ), right panel kNN runs
+    (colour = k); solid = exact (q = 0), dashed / dotted = tight at the first / second q; the
+    thick grey line in both panels is the best-of envelope over all runs (a summary, not a
+    classifier).  Writes ``path_stem``.png; returns the paths ([] without matplotlib)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        if log is not None:
+            print("matplotlib is not installed: no learner plot", file=log)
+        return []
+    import matplotlib
+    from matplotlib.figure import Figure
+    from numbaflip.report import accuracy_curve
+
+    y = grid["y_test"]
+    curves = []
+    for run in grid["runs"]:
+        r, acc = accuracy_curve(run["radius"], run["prediction"], y, r_max)
+        curves.append((run, r, acc))
+    envelope = np.max([acc for _, _, acc in curves], axis=0)
+    qs = sorted({run["q"] for run in grid["runs"] if run["q"] > 0})
+    style = {0.0: "-"}
+    style.update({q: ls for q, ls in zip(qs, ("--", ":", "-."))})
+    cmap = matplotlib.colormaps["viridis"]
+    fig = Figure(figsize=(12.0, 4.6))
+    for p, (learner, name) in enumerate((("ridge", "ridge"), ("kNN", "k nearest neighbours"))):
+        ax = fig.add_subplot(1, 2, p + 1)
+        mine = [c for c in curves if c[0]["family"].startswith(learner)]
+        settings = list(dict.fromkeys(c[0]["setting"] for c in mine))
+        for run, r, acc in mine:
+            i = settings.index(run["setting"])
+            c = cmap(0.85 * i / max(1, len(settings) - 1))
+            lab = f"{run['setting']}, " + ("exact, q = 0" if run["q"] == 0 else
+                                           f"tight, q = {run['q']:g}")
+            ax.step(r, acc, where="post", color=c, linestyle=style[run["q"]],
+                    linewidth=1.2, label=lab)
+        ax.step(np.arange(r_max + 1), envelope, where="post", color="0.5", linewidth=3.0,
+                alpha=0.45, label="best of all runs (summary)")
+        ax.set_xlim(0, r_max)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("Number of label flips r")
+        ax.set_ylabel("Certified accuracy")
+        ax.set_title(name, fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6.5, loc="upper right")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = os.fspath(path_stem) + ".png"
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return [path]
+
+
+def learner_section(grid, *, title, path_stem, r_max, plots=True, log=sys.stderr):
+    """Markdown section (full table, best-of table, timings) and the plot for one task."""
+    secs = sum(r["seconds"] for r in grid["runs"])
+    text = "\n".join([
+        f"## {title}", "",
+        learner_full_table(grid, title=f"{title}: every run (each one certified classifier)"),
+        "", learner_best_table(grid, title=f"{title}: best per radius"), "",
+        f"{len(grid['runs'])} certification runs, {secs:.1f} s in total.", ""])
+    paths = save_learner_plot(grid, path_stem, title=title, r_max=r_max, log=log) \
+        if plots else []
+    if paths:
+        text += f"\n![{title}]({os.path.basename(paths[0])})\n"
+    return text, paths

@@ -60,6 +60,13 @@ BINARY_Q = (0.3, 0.4, 0.45, 0.475)            # paper, Table 1 (MNIST 1/7)
 BINARY_R = (1, 10, 100, 500, 1000, 1500, 2000)
 MULTI_Q = (0.0125, 0.025, 0.05)               # paper, Table 2 (full MNIST)
 MULTI_R = (1, 10, 100, 200, 300, 400, 500)
+#: --learners: the grid of the comparison per learner (ridge λ factors × the label-free
+#: default, kNN k, the q > 0 of the tight bound) per task
+LEARNER_LAM = (1.0, 100.0, 1e4)
+BINARY_K = (51, 501, 2001, 5001)
+BINARY_LQ = (0.1, 0.3)
+MULTI_K = (11, 101, 1001)
+MULTI_LQ = (0.0125, 0.05)
 
 
 def _floats(s):
@@ -99,6 +106,18 @@ def parse_args(argv):
                     help="ridge parameter: 'auto' (label-free default) or a float")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--learners", action="store_true",
+                    help="instead of the paper's tables: the comparison per learner (ridge "
+                         "exact and tight over λ, kNN exact and tight over k) for the tasks, "
+                         "written to <name>_learners.md and <name>_learners_<task>.png")
+    ap.add_argument("--learner-lam", type=_floats, default=LEARNER_LAM,
+                    help="ridge λ as factors of the label-free default (default: 1,100,1e4)")
+    ap.add_argument("--binary-k", type=_ints, default=BINARY_K)
+    ap.add_argument("--binary-lq", type=_floats, default=BINARY_LQ,
+                    help="q > 0 of the tight runs of --learners, binary task")
+    ap.add_argument("--multi-k", type=_ints, default=MULTI_K)
+    ap.add_argument("--multi-lq", type=_floats, default=MULTI_LQ,
+                    help="q > 0 of the tight runs of --learners, 10-class task")
     args = ap.parse_args(argv)
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = [t for t in args.tasks if t not in ("binary", "multi")]
@@ -129,6 +148,8 @@ def main(argv=None) -> int:
           f"{args.components} dims on {fit_idx.size} unlabelled images in {t_feat:.1f} s",
           file=log, flush=True)
 
+    if args.learners:
+        return learners_main(args, Ftr, tr_lab, Fte, te_lab, fit_idx.size, t_start, log)
     sections = [f"# Certified accuracy on {args.name} (label-free PCA features)", "",
                 f"Features: pixels/255, PCA to {args.components} dimensions fitted on "
                 f"{fit_idx.size} training images without labels; ridge λ = {args.lam!r}; "
@@ -136,12 +157,7 @@ def main(argv=None) -> int:
     plots = []
     if "binary" in args.tasks:
         a, b = args.classes
-        mtr = np.flatnonzero((tr_lab == a) | (tr_lab == b))
-        mte = np.flatnonzero((te_lab == a) | (te_lab == b))
-        mtr = mtr[_common.subsample(mtr.size, args.n_train, args.seed + 2)]
-        mte = mte[_common.subsample(mte.size, args.n_test, args.seed + 3)]
-        Xtr, ytr = Ftr[mtr], (tr_lab[mtr] == b).astype(np.int64)
-        Xte, yte = Fte[mte], (te_lab[mte] == b).astype(np.int64)
+        Xtr, ytr, Xte, yte = _binary_task(args, Ftr, tr_lab, Fte, te_lab)
         label = f"{args.name} {a}/{b}"
         print(f"{label}: n = {ytr.size}, m = {yte.size}", file=log, flush=True)
         t0 = time.perf_counter()
@@ -161,9 +177,7 @@ def main(argv=None) -> int:
                                              f"m = {yte.size} (cf. paper Fig. 1a)",
                                        r_max=max(args.binary_r), log=log)
     if "multi" in args.tasks:
-        itr = _common.subsample(tr_lab.size, args.n_train, args.seed + 4)
-        ite = _common.subsample(te_lab.size, args.n_test, args.seed + 5)
-        Xtr, ytr, Xte, yte = Ftr[itr], tr_lab[itr], Fte[ite], te_lab[ite]
+        Xtr, ytr, Xte, yte = _multi_task(args, Ftr, tr_lab, Fte, te_lab)
         label = f"{args.name} 10-class"
         print(f"{label}: n = {ytr.size}, m = {yte.size}", file=log, flush=True)
         t0 = time.perf_counter()
@@ -187,6 +201,62 @@ def main(argv=None) -> int:
     sections.append(f"Total wall time: {total:.1f} s (2-core machine; includes loading, PCA "
                     "and first-call compilation).")
     path = os.path.join(args.out, f"{args.name}_tables.md")
+    _common.write_text(path, "\n".join(sections) + "\n")
+    print("\n".join(sections))
+    print(f"wrote {path}" + "".join(f", {p}" for p in plots), file=log)
+    return 0
+
+
+def _binary_task(args, Ftr, tr_lab, Fte, te_lab):
+    """(X_train, y_train, X_test, y_test) of the binary task (label 1 = class B)."""
+    a, b = args.classes
+    mtr = np.flatnonzero((tr_lab == a) | (tr_lab == b))
+    mte = np.flatnonzero((te_lab == a) | (te_lab == b))
+    mtr = mtr[_common.subsample(mtr.size, args.n_train, args.seed + 2)]
+    mte = mte[_common.subsample(mte.size, args.n_test, args.seed + 3)]
+    return (Ftr[mtr], (tr_lab[mtr] == b).astype(np.int64), Fte[mte],
+            (te_lab[mte] == b).astype(np.int64))
+
+
+def _multi_task(args, Ftr, tr_lab, Fte, te_lab):
+    itr = _common.subsample(tr_lab.size, args.n_train, args.seed + 4)
+    ite = _common.subsample(te_lab.size, args.n_test, args.seed + 5)
+    return Ftr[itr], tr_lab[itr], Fte[ite], te_lab[ite]
+
+
+def learners_main(args, Ftr, tr_lab, Fte, te_lab, n_pca, t_start, log):
+    """--learners: ridge against kNN per task (:func:`_common.learner_grid`)."""
+    a, b = args.classes
+    sections = [f"# Certified accuracy per learner on {args.name} (label-free PCA features)",
+                "", f"Features: pixels/255, PCA to {args.components} dimensions fitted on "
+                f"{n_pca} training images without labels; seed {args.seed}. Ridge: "
+                f"λ = factor × `numbaflip.default_lambda(X_train, q)` (label-free); kNN: "
+                "`numbaflip.learners.KNN(k)`, uniform vote, Euclidean on the same features. "
+                "Exact runs certify the deterministic rule at q = 0 (plain ridge, plain kNN "
+                "vote); tight runs certify the smoothed classifier at q > 0.", ""]
+    plots = []
+    tasks = []
+    if "binary" in args.tasks:
+        tasks.append(("binary", _binary_task(args, Ftr, tr_lab, Fte, te_lab), None,
+                      args.binary_k, args.binary_lq, args.binary_r, f"{a} vs {b}"))
+    if "multi" in args.tasks:
+        tasks.append(("10class", _multi_task(args, Ftr, tr_lab, Fte, te_lab), 10,
+                      args.multi_k, args.multi_lq, args.multi_r, "10 classes"))
+    for key, (Xtr, ytr, Xte, yte), K, ks, qs, radii, what in tasks:
+        label = f"{args.name} {what}"
+        print(f"{label}: n = {ytr.size}, m = {yte.size}", file=log, flush=True)
+        grid = _common.learner_grid(Xtr, ytr, Xte, yte, ks=ks, lam_factors=args.learner_lam,
+                                    qs=qs, radii=radii, num_classes=K, log=log, label=label)
+        text, paths = _common.learner_section(
+            grid, title=f"{args.name} {what} (n = {ytr.size}, m = {yte.size})",
+            path_stem=os.path.join(args.out, f"{args.name}_learners_{key}"),
+            r_max=max(radii), plots=not args.no_plots, log=log)
+        sections.append(text)
+        plots += paths
+    total = time.perf_counter() - t_start
+    sections.append(f"Total wall time: {total:.1f} s (2-core machine; includes loading, PCA "
+                    "and first-call compilation).")
+    path = os.path.join(args.out, f"{args.name}_learners.md")
     _common.write_text(path, "\n".join(sections) + "\n")
     print("\n".join(sections))
     print(f"wrote {path}" + "".join(f", {p}" for p in plots), file=log)
