@@ -456,15 +456,19 @@ def _factor(G, lam, kd):
 def _scatter_parts(client, X_train, ylab, rows, is_dask):
     """Futures of the parts' features (a dask X_train: its row chunks, computed where the
     scheduler puts them; numpy: one scattered range per part) and of their labels."""
+    import dask
     offs = np.concatenate([[0], np.cumsum(rows)]).astype(int)
+    ranges = list(zip(offs[:-1], offs[1:]))
+    # computed (not scattered) futures: a part lost with its worker is recomputed from the
+    # graph (its chunk task, or the slice held in the graph)
     if is_dask(X_train):
         Xd = X_train.rechunk({1: -1}) if len(X_train.chunks[1]) > 1 else X_train
         X_futs = client.compute(list(Xd.to_delayed().ravel()))
     else:
         X_np = np.asarray(X_train)
-        X_futs = client.scatter([X_np[a:b] for a, b in zip(offs[:-1], offs[1:])], hash=False)
-    y_futs = client.scatter([np.ascontiguousarray(ylab[a:b]) for a, b in
-                             zip(offs[:-1], offs[1:])], hash=False)
+        X_futs = client.compute([dask.delayed(np.ascontiguousarray)(X_np[a:b])
+                                 for a, b in ranges])
+    y_futs = client.compute([dask.delayed(np.ascontiguousarray)(ylab[a:b]) for a, b in ranges])
     return X_futs, y_futs, offs
 
 
@@ -510,12 +514,12 @@ class _Run:
                                                  "precision_mp": 0},
                       "bytes": {"cells": 0, "cand": 0, "stats": 0}, "buckets": 0,
                       "fetched_alpha_bytes": 0, "exact_rounds": 0, "exact_rows_more": 0}
-        e.hist = {"closed": 0, "full_pass": 0, "buckets": 0}
+        e.hist.update(closed=0, full_pass=0, buckets=0)
 
     def submit_block(self, start, b):
         """The futures of one test block: (α parts, evaluation)."""
         c, r, pb = self.client, self.retries, self.pb
-        WB = c.scatter(np.ascontiguousarray(self.W[:, start:start + b]), hash=False)
+        WB = np.ascontiguousarray(self.W[:, start:start + b])   # in the tasks: rerunnable
         a = [c.submit(_part_alpha, Xf, WB, self.fi, pure=False, retries=r)
              for Xf in self.X_futs]
         st = _tree(c, _merge_stats, [c.submit(_part_stats, ap, yp, self.nlab, pure=False,
@@ -650,6 +654,11 @@ class _Run:
         if self.exact:
             e.radius["exact"][g] = sub.radius["exact"]
         e.n_mp += sub.n_mp
+        for k, v in getattr(sub, "seconds", {}).items():   # per-phase times, where kept
+            if k in getattr(e, "seconds", {}):
+                e.seconds[k] += v
+        if "exact_rational" in sub.hist and "exact_rational" in e.hist:
+            e.hist["exact_rational"] += sub.hist["exact_rational"]
 
 
 def _block_size(m, np_max, total_threads, rows_per_task):

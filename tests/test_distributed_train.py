@@ -465,3 +465,42 @@ def test_auto_keeps_small_dask_training_sets_on_test_partitions():
     big = da.zeros((1 << 24, 4), chunks=(1 << 22, 4))     # 512 MB in 4 row chunks
     assert wants_train("auto", big, _is_dask)
     assert not wants_train("auto", da.zeros((1 << 24, 4), chunks=(-1, 4)), _is_dask)
+
+
+def test_lost_worker(client, cluster):
+    """A worker killed while the parts' tasks run: the parts live in the graph (computed, not
+    scattered), so the scheduler recomputes what was lost and the result is complete and the
+    same as without the loss."""
+    import threading
+    import time
+    X, y, T = _data(18, n=900, m=400)
+    kw = dict(q=0.1, bounds=("kl", "exact"))
+    ref = _train(client, X, y, T, 300, rows_per_task=40, **kw)
+    killed = {}
+
+    def killer():
+        sched = cluster.scheduler
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            done = [ts for k, ts in list(sched.tasks.items())
+                    if "_part_alpha" in str(k) and ts.state == "memory"]
+            busy = [ws.address for ws in list(sched.workers.values()) if ws.processing]
+            if len(done) >= 4 and busy:
+                killed["addr"] = busy[0]
+                try:
+                    client.run(os._exit, 1, workers=[busy[0]])
+                except Exception:
+                    pass
+                return
+            time.sleep(0.005)
+
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    res = _train(client, X, y, T, 300, rows_per_task=40, **kw)
+    th.join(5)
+    assert "addr" in killed, "no worker was killed mid-run"
+    for f in ("prediction", "log_p_wrong", "status"):
+        np.testing.assert_array_equal(getattr(ref, f), getattr(res, f))
+    for b in ref.radius:
+        np.testing.assert_array_equal(ref.radius[b], res.radius[b])
+    client.wait_for_workers(2, timeout=60)
