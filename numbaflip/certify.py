@@ -213,6 +213,9 @@ class _Engine:
         A = np.ascontiguousarray(A, dtype=np.float64)
         b = A.shape[0]
         sl = slice(start, start + b)
+        if self.num_classes is None and not self.smoothing:
+            self._binary_exact_only(A, sl)
+            return
         if self.num_classes is None:
             self._binary_block(A, sl)
         else:
@@ -224,6 +227,17 @@ class _Engine:
                 self._exact(A, self.y, sl, None)
             else:
                 self._exact(A, self.slots.y, sl, self.slots.S)
+
+    def _binary_exact_only(self, A, sl):
+        """Binary block with the exact bound only (math.md §5): the rule's prediction and its
+        exact certificate from one kernel pass over α (:func:`exact._exact_predict_k`; the
+        same rule as the decide kernel, 1{(1−2q) αᵀy + qΣα ≥ 1/2}, ties decided exactly)."""
+        with self._clock("exact"):
+            pred, k, rational = _ex._exact_predict_k(A, self.y, self.qv.exact)
+            self.radius["exact"][sl] = _ex._radius_from_k(k, self.n)
+        self.pred[sl] = pred
+        self.status[sl] = _kc.STATUS_INTERIOR
+        self.hist["exact_rational"] += int(rational.sum())
 
     def _binary_block(self, A, sl):
         b = A.shape[0]

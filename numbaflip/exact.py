@@ -10,8 +10,9 @@ from fractions import Fraction
 import numba
 import numpy as np
 
-from ._kernels.exact import (NOCROSS, _STATUS_NONFINITE, _binary_driver,
-                             _binary_predict_driver, _mc_driver, _mc_predict_driver)
+from ._kernels.exact import (NOCROSS, _STATUS_NONFINITE, _binary_decide_driver,
+                             _binary_driver, _binary_predict_driver, _mc_driver,
+                             _mc_predict_driver)
 from ._problem import (check_alpha, check_class_indices, check_num_classes, check_predictions,
                        parse_q)
 from .rules import binary_decision, binary_margin, greedy_moves, multiclass_decision, scaled_ints
@@ -144,6 +145,12 @@ def _exact_k(A, y, pred, qf, num_classes):
     holding each row's nonzero α in training-index order (the sparse path of ``certify``: a
     zero α is never a helpful move, so the compact row has the same k)."""
     klo, khi, rival = _kernel_k(A, y, pred, qf, num_classes)
+    return _settle(A, y, pred, qf, num_classes, klo, khi, rival)
+
+
+def _settle(A, y, pred, qf, num_classes, klo, khi, rival):
+    """(k, rival, rational): k = k_hi where the kernels' enclosure is a point, else the exact
+    rational k of that row (``rational`` marks those rows)."""
     k = khi.copy()
     for r in np.flatnonzero(klo != khi):
         yr = y if y.ndim == 1 else y[r]
@@ -152,6 +159,32 @@ def _exact_k(A, y, pred, qf, num_classes):
         else:
             k[r], rival[r] = _exact_mc_row(A[r], yr, int(pred[r]), num_classes)
     return k, rival, klo != khi
+
+
+def _exact_predict_k(A, y, qf):
+    """Binary rule: (prediction, exact k, rational rows) per row of A, the prediction decided
+    in the same kernel pass as the certificate (the exact-only path of certify; one read of
+    α instead of a decide pass plus the exact pass).  Rows whose prediction the float pass
+    cannot decide get it from :func:`rules.binary_decision` (exact; a tie predicts 1) and then
+    go through :func:`_exact_k`.  ``y`` as in :func:`_exact_k`."""
+    b = A.shape[0]
+    pred = np.empty(b, np.int64)
+    klo = np.empty(b, np.int64)
+    khi = np.empty(b, np.int64)
+    status = np.empty(b, np.int64)
+    Y = y if y.ndim == 2 else y[None, :]
+    q_lo, q_hi = _q_float_bounds(qf)
+    _binary_decide_driver(A, Y, q_lo, q_hi, _nchunks(), pred, klo, khi, status)
+    _raise_nonfinite(status)
+    unsure = np.flatnonzero(pred < 0)
+    for r in unsure:
+        pred[r] = 1 if binary_decision(A[r], y if y.ndim == 1 else y[r], qf)[0] >= 0 else 0
+    if unsure.size:
+        Yu = y if y.ndim == 1 else np.ascontiguousarray(y[unsure])
+        klo[unsure], khi[unsure], _ = _kernel_k(np.ascontiguousarray(A[unsure]), Yu,
+                                                pred[unsure], qf, None)
+    k, _, rational = _settle(A, y, pred, qf, None, klo, khi, np.full(b, -1, np.int64))
+    return pred, k, rational
 
 
 def exact_radius(A, y, pred, *, q=0.0, num_classes: int | None = None) -> np.ndarray:

@@ -292,3 +292,47 @@ def test_mc_driver_equals_exact_dense_and_sparse(kind):
     ks, _, _ = _exact_k(W, Y, ps, Fraction(1, 10), K)
     for r in range(W.shape[0]):
         assert ks[r] == _exact_mc_row(W[r], Y[r], int(ps[r]), K)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The exact-only path: prediction and certificate from one pass
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("q", ["0", "0.3", "1/3", "0.25"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_exact_predict_k_equals_predict_then_k(kind, q):
+    from numbaflip.exact import _exact_predict_k, exact_predict
+    rng = np.random.default_rng(16 + KINDS.index(kind))
+    qf = Fraction(q)
+    for n in (1, 9, 300):
+        A = _alpha(rng, kind, 12, n)
+        if kind == "dyadic":        # exact ties s = τ in some rows: the unsure path
+            A[:3] = 0.0
+            A[:3, 0] = 0.5 if q == "0" else A[:3, 0]
+        y = rng.integers(0, 2, size=n).astype(np.int64)
+        pred, k, _ = _exact_predict_k(A, y, qf)
+        want = exact_predict(A, y, q=qf)
+        assert np.array_equal(pred, want), (kind, q, n)
+        kk, _, _ = _exact_k(A, y, want, qf, None)
+        assert np.array_equal(k, kk)
+        for r in range(0, A.shape[0], 3):
+            assert k[r] == _exact_binary_row(A[r], y, int(pred[r]), qf)[0]
+
+
+def test_certify_exact_only_matches_full_call():
+    """certify_alpha(bounds=("exact",)) (decide fused into the exact kernel) gives the same
+    predictions and exact radii as a call with kl (decide kernel, then the exact kernel), and
+    records its phases and exact-rational rows in res.info."""
+    from numbaflip import certify_alpha
+    from numbaflip.certify import PHASES
+    rng = np.random.default_rng(17)
+    for kind in ("normal", "dyadic", "ties", "zeros"):
+        A = _alpha(rng, kind, 40, 200)
+        y = rng.integers(0, 2, size=200).astype(np.int64)
+        for q in ("0.3", "0.125"):
+            a = certify_alpha(A, y, q=q, bounds=("exact",), progress=False)
+            b = certify_alpha(A, y, q=q, bounds=("kl", "exact"), progress=False)
+            assert np.array_equal(a.prediction, b.prediction), (kind, q)
+            assert np.array_equal(a.radius["exact"], b.radius["exact"]), (kind, q)
+            assert set(a.info["seconds"]) == set(PHASES) and a.info["seconds"]["exact"] > 0
+            assert a.info["histogram"]["exact_rational"] >= 0

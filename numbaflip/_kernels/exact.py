@@ -614,6 +614,35 @@ def _walk_segment(sk, perm, tag, lo, hi, cp, k0, S, ea, W, strict, limit):
 
 
 @njit(cache=True)
+def _binary_start(sa, ss, sabs, n, q_lo, q_hi, strict):
+    """τ's enclosure from σ ± _sum_err(n, Σ|a|), its width W, and the walk's start
+    Z = s − τ_hi (pred 1, cross at Z < 0) or τ_lo − s (pred 0, cross at Z ≤ 0) with its error
+    sum (the a priori bound of s, which has at most n terms with Σ|·| ≤ Σ|a|, plus TwoSum's).
+    Returns (S, ea, W, τ_lo, τ_hi)."""
+    err = _sum_err(n, sabs)
+    t_lo, t_hi = _tau_from_sum(_add_down(sa, -err), _add_up(sa, err), q_lo, q_hi)
+    W = _add_up(t_hi, -t_lo)
+    S, e = _two_sum(ss, -t_hi) if strict else _two_sum(t_lo, -ss)
+    return S, err + abs(e), W, t_lo, t_hi
+
+
+@njit(cache=True)
+def _binary_select(keys, N, kmax, S, ea, W, strict, perm, sk, hs, hc, stack, buf):
+    """The selection after the pass (k = 0 already known not to cross): bucket histogram,
+    crossing bucket, sort and walk of its members only.  Returns (k_lo, k_hi, resolved)."""
+    if N == 0:
+        return NOCROSS, NOCROSS, True
+    top = _top_bits(kmax, buf)
+    _bucket_hist(keys, N, top, hs, hc)
+    bk, S, ea, k0 = _crossing_bucket(hs, hc, S, ea, strict)
+    if bk < 0:
+        return NOCROSS, NOCROSS, True
+    cnt = _gather_bucket(keys, N, top, bk, sk, perm, stack)
+    klo, khi, done = _walk_segment(sk, perm, perm, 0, cnt, -1, k0, S, ea, W, strict, NOCROSS)
+    return klo, khi, done and klo == khi
+
+
+@njit(cache=True)
 def _binary_row_fast(a, y, pred, q_lo, q_hi, keys, perm, sk, hs, hc, stack, buf):
     """(k_lo, k_hi, resolved, status) for one binary test point by bucketed selection.
 
@@ -626,26 +655,70 @@ def _binary_row_fast(a, y, pred, q_lo, q_hi, keys, perm, sk, hs, hc, stack, buf)
     sa, ss, sabs, N, kmax, bad = _binary_pass(a, y, strict, keys)
     if bad:
         return NOCROSS, NOCROSS, True, _STATUS_NONFINITE
-    err = _sum_err(a.shape[0], sabs)
-    t_lo, t_hi = _tau_from_sum(_add_down(sa, -err), _add_up(sa, err), q_lo, q_hi)
-    W = _add_up(t_hi, -t_lo)
-    # pred 1: Z = s − τ_hi, cross at Z < 0; pred 0: Z = τ_lo − s, cross at Z ≤ 0.
-    S, e = _two_sum(ss, -t_hi) if strict else _two_sum(t_lo, -ss)
-    ea = err + abs(e)
+    S, ea, W, _, _ = _binary_start(sa, ss, sabs, a.shape[0], q_lo, q_hi, strict)
     if _possible(S, ea * _ERRF, strict):
         if _certain(S, _add_up(ea * _ERRF, W), strict):
             return np.int64(0), np.int64(0), True, _STATUS_OK
         return NOCROSS, NOCROSS, False, _STATUS_OK
-    if N == 0:
-        return NOCROSS, NOCROSS, True, _STATUS_OK
-    top = _top_bits(kmax, buf)
-    _bucket_hist(keys, N, top, hs, hc)
-    bk, S, ea, k0 = _crossing_bucket(hs, hc, S, ea, strict)
-    if bk < 0:
-        return NOCROSS, NOCROSS, True, _STATUS_OK
-    cnt = _gather_bucket(keys, N, top, bk, sk, perm, stack)
-    klo, khi, done = _walk_segment(sk, perm, perm, 0, cnt, -1, k0, S, ea, W, strict, NOCROSS)
-    return klo, khi, done and klo == khi, _STATUS_OK
+    klo, khi, ok = _binary_select(keys, N, kmax, S, ea, W, strict, perm, sk, hs, hc, stack,
+                                  buf)
+    return klo, khi, ok, _STATUS_OK
+
+
+@njit(cache=True)
+def _binary_pass_both(a, y, keys1, keys0):
+    """:func:`_binary_pass` for both predictions at once (the prediction is not known yet):
+    keys1[:N1] the helpful moves if the prediction is 1, keys0[:N0] if it is 0.
+    Returns (σ, s, Σ|a|, N1, kmax1, N0, kmax0, bad)."""
+    sa = 0.0
+    ss = 0.0
+    sabs = 0.0
+    N1 = 0
+    N0 = 0
+    km1 = 0.0
+    km0 = 0.0
+    bad = False
+    for i in range(a.shape[0]):
+        v = a[i]
+        av = abs(v)
+        bad |= not (av <= _MAX_ABS)
+        yi = y[i]
+        sa += v
+        ss += v if yi == 1 else 0.0
+        sabs += av
+        g = (yi ^ (1 if v < 0.0 else 0)) == 1      # helpful if the prediction is 1
+        nz = v != 0.0
+        keys1[N1] = av
+        keys0[N0] = av
+        N1 += 1 if (g and nz) else 0
+        N0 += 1 if (nz and not g) else 0
+        km1 = max(km1, av if g else 0.0)
+        km0 = max(km0, 0.0 if g else av)
+    return sa, ss, sabs, N1, km1, N0, km0, bad
+
+
+@njit(cache=True)
+def _binary_decide_row_fast(a, y, q_lo, q_hi, keys, keys0, perm, sk, hs, hc, stack, buf):
+    """(pred, k_lo, k_hi, resolved, status): the rule's prediction 1{s ≥ τ} decided from the
+    same pass (pred −1 when the a priori bounds cannot decide it: the caller decides it
+    exactly), then the selection of :func:`_binary_row_fast` for that prediction; the moves
+    for prediction 1 are left in ``keys``, for 0 in ``keys0``."""
+    sa, ss, sabs, N1, km1, N0, km0, bad = _binary_pass_both(a, y, keys, keys0)
+    if bad:
+        return np.int64(-1), NOCROSS, NOCROSS, True, _STATUS_NONFINITE
+    S, ea, W, t_lo, t_hi = _binary_start(sa, ss, sabs, a.shape[0], q_lo, q_hi, True)
+    E = ea * _ERRF
+    if S >= E:                  # s − τ_hi ≥ 0 certainly: prediction 1, and k = 0 cannot cross
+        klo, khi, ok = _binary_select(keys, N1, km1, S, ea, W, True, perm, sk, hs, hc, stack,
+                                      buf)
+        return np.int64(1), klo, khi, ok, _STATUS_OK
+    S, ea, W, _, _ = _binary_start(sa, ss, sabs, a.shape[0], q_lo, q_hi, False)
+    E = ea * _ERRF
+    if S > E:                   # τ_lo − s > 0 certainly: prediction 0, k = 0 cannot cross
+        klo, khi, ok = _binary_select(keys0, N0, km0, S, ea, W, False, perm, sk, hs, hc,
+                                      stack, buf)
+        return np.int64(0), klo, khi, ok, _STATUS_OK
+    return np.int64(-1), NOCROSS, NOCROSS, False, _STATUS_OK
 
 
 @njit(cache=True)
@@ -681,6 +754,30 @@ def _binary_driver(A, Y, pred, q_lo, q_hi, nch, klo_out, khi_out, status_out):
             if not ok:      # not exact from the a priori bounds: exact error sums
                 klo, khi, st = _binary_row(A[r], yr, pred[r], q_lo, q_hi, keys, tag, perm, sk,
                                            hs, stack, buf)
+            klo_out[r] = klo
+            khi_out[r] = khi
+            status_out[r] = st
+
+
+@njit(parallel=True, cache=True)
+def _binary_decide_driver(A, Y, q_lo, q_hi, nch, pred_out, klo_out, khi_out, status_out):
+    """:func:`_binary_driver` without a given prediction (the exact-only path of certify):
+    pred_out[r] = the rule's prediction, or −1 where the float pass cannot decide it (the
+    caller decides it exactly and runs _binary_driver on those rows)."""
+    b, n = A.shape
+    nch = min(b, nch)
+    for ch in prange(nch):
+        lo, hi = _chunk(ch, b, nch)
+        keys, tag, perm, sk, hs, hc, stack, buf = _binary_scratch(n)
+        keys0 = np.empty(n)
+        for r in range(lo, hi):
+            yr = Y[r % Y.shape[0]]
+            p, klo, khi, ok, st = _binary_decide_row_fast(A[r], yr, q_lo, q_hi, keys, keys0,
+                                                          perm, sk, hs, hc, stack, buf)
+            if p >= 0 and not ok:
+                klo, khi, st = _binary_row(A[r], yr, p, q_lo, q_hi, keys, tag, perm, sk, hs,
+                                           stack, buf)
+            pred_out[r] = p
             klo_out[r] = klo
             khi_out[r] = khi
             status_out[r] = st
