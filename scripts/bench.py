@@ -303,9 +303,10 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED, data="synthetic",
         evals = int(it.sum())
         eo = exact_only.get(q)
         if eo is not None:
-            eo = {key: v for key, v in eo.items() if key != "radius"}
-            eo["same_exact_radii"] = bool(np.array_equal(exact_only[q]["radius"],
-                                                         res.radius["exact"]))
+            eo = {key: v for key, v in eo.items() if key not in ("radius", "prediction")}
+            eo["same_exact_radii"] = bool(
+                np.array_equal(exact_only[q]["radius"], res.radius["exact"]) and
+                np.array_equal(exact_only[q]["prediction"], res.prediction_index))
         run = {
             "q": q, "engine": eng, "lam": lam, "wall": wall, "phases": ph,
             "engine_phases": {p: float(res.info.get("seconds", {}).get(p, 0.0))
@@ -367,7 +368,7 @@ def run_size(name, spec, qs, bounds, ref_points, seed=SEED, data="synthetic",
 def _exact_only_call(X, y, H, q, lam, K, repeats=2):
     """``certify(bounds=("exact",))`` alone, warm, best of ``repeats``: its wall time (α
     included), alpha seconds (wrapped) and the engine's decide / exact seconds, with the
-    exact radii (compared with the full call's by the caller)."""
+    predictions and exact radii (compared with the full call's by the caller)."""
     import numbaflip
     best = None
     for _ in range(repeats):
@@ -383,7 +384,8 @@ def _exact_only_call(X, y, H, q, lam, K, repeats=2):
                     "decide": float(sec.get("decide", 0.0)),
                     "exact": float(sec.get("exact", 0.0)),
                     "exact_rational": int(res.info["histogram"].get("exact_rational", 0)),
-                    "radius": res.radius["exact"], "load": os.getloadavg()}
+                    "radius": res.radius["exact"], "prediction": res.prediction_index,
+                    "load": os.getloadavg()}
     return best
 
 
@@ -580,7 +582,7 @@ def _render_phases(L, report):
     L.append("")
     L.append("### exact alone: `certify(bounds=(\"exact\",))`, best of 2 warm calls\n")
     L.append("| size | q | wall (α included) | alpha | decide | exact | exact-rational rows | "
-             "exact radii equal to the full call's | load |")
+             "predictions and exact radii equal to the full call's | load |")
     L.append("|---|---|---|---|---|---|---|---|---|")
     for s in report["sizes"]:
         seen = set()
