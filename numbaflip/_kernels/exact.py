@@ -30,15 +30,21 @@ largest helpful moves first.  For K classes and a rival c′ the best reduction 
 (other class, a_j ≠ 0), else 0; greedy per rival, minimum over rivals.  A rival c′ < c beats c
 at gap ≤ 0 (the tie goes to the lower index), a rival c′ > c only at gap < 0.
 
-The kernels never sort all n moves: they select the top L moves with a 3-way quickselect
-(expected O(n)), sort only those, walk them, and enlarge L (×4) when some rival is not resolved
-within them.  L starts from the depth the previous test point needed.  Rivals whose total
-possible reduction certainly cannot close the gap are skipped, and a rival's walk stops as soon
-as it cannot beat the best rival found so far.
+The kernels never sort all n moves.  The fast path (*bucketed selection*, _binary_row_fast,
+_mc_row_fast; math.md §5) makes one pass with plain float sums and a priori error bounds
+(_sum_err), buckets the helpful moves by their float64 bit pattern (count and float sum per
+bucket), finds the bucket in which the running sum can first cross (_crossing_bucket,
+_rival_crossing), and sorts and walks only that bucket's members.  Rows it cannot settle
+exactly go to the sorted walk (_binary_row, _mc_row): TwoSum error sums throughout, the top
+moves chosen by a histogram depth (enlarged when a rival is not resolved within them) sorted
+and walked.  Rivals whose total possible reduction certainly cannot close the gap are
+skipped, and a rival's walk stops as soon as it cannot beat the best rival found so far.
 
 Floating point: radii can only come out smaller, never larger
 ------------------------------------------------------------
-Every running quantity (score minus threshold, or class-sum gap, minus the moves taken so far) is
+In the fast path every float sum carries the a priori bound γ_{c−1}·Σ|x| (_sum_err; bucket
+sums and the steps between buckets add TwoSum errors on top), and it answers only where the
+resulting k_lo = k_hi.  In the sorted walk every running quantity (score minus threshold, or class-sum gap, minus the moves taken so far) is
 accumulated with the error-free transformation TwoSum, so that the exact real value equals the
 float accumulator plus the sum of the exactly known rounding errors e_j.  ``Σ|e_j|`` is summed in
 float and multiplied by (1 + 2⁻²⁰), which bounds the true ``Σ|e_j|`` for fewer than 2²⁸ terms
