@@ -43,10 +43,10 @@ def _data(kind, n, d, m, seed):
 
 
 @pytest.mark.parametrize("kind", ["gauss", "integer", "duplicates"])
-@pytest.mark.parametrize("n,d", [(37, 3), (1500, 7)])
+@pytest.mark.parametrize("n,d", [(37, 3), (1500, 7), (4500, 3)])
 def test_neighbours_equal_brute_force_bit_for_bit(kind, n, d):
     X, H = _data(kind, n, d, 9, seed=n + d)
-    for k in sorted({1, 2, 5, n // 3, n // 2, n - 1, n}):
+    for k in sorted({1, 2, 5, min(40, n), n // 3, n // 2, n - 1, n}):
         f = KNN(k).fit(X)
         ref_idx, ref_dist = _brute(X, H, k)
         idx, dist = f.neighbours(H)
@@ -141,3 +141,19 @@ def test_uniform_knn_exact_sparse_equals_dense_with_tied_counts(K):
             de = numbaflip.certify_alpha(A, y, q=q, num_classes=K, bounds=b, progress=False)
             assert np.array_equal(sp.prediction, de.prediction)
             assert np.array_equal(sp.radius["exact"], de.radius["exact"]), (k, q)
+
+
+def test_bracket_missed_by_the_sample_falls_back_exactly():
+    """Training points at the strided sample positions far away (and one test point among
+    them): the sampled bracket misses the k-th distance and the row is redone in full."""
+    rng = np.random.default_rng(8)
+    n = 4500
+    X = rng.normal(size=(n, 3))
+    starts = ((np.arange(_kn._LINES) * n) // _kn._LINES) & ~(_kn._RUN - 1)
+    pos = (starts[:, None] + np.arange(_kn._RUN)).ravel()
+    X[pos] += 100.0
+    H = np.vstack([rng.normal(size=(3, 3)), X[pos[:2]] + 1e-3])
+    for k in (1, 7, 300, 560):     # 8k ≤ n: the one-pass rows
+        ref, dist = _brute(X, H, k)
+        idx, got = KNN(k).fit(X).neighbours(H)
+        assert np.array_equal(idx, ref) and np.array_equal(got, dist)

@@ -19,8 +19,15 @@ smallest up and L the k-th smallest lo (L ≤ the k-th smallest dd ≤ T):
 * the remaining *boundary* points (lo_i ≤ T, up_i ≥ L: a handful, since E is ~d·u relative)
   get their direct sum dd_i, and the k − #sure smallest of them by (dd, index) complete the set.
 
-T and L come from a selection without sort (:func:`_select_value`: a strided sample brackets
-the rank, one pass keeps the values in the bracket, a quickselect finishes).  The output row
+Two ways to T and L, the same neighbours either way:
+
+* k ≪ n (8k ≤ n, n > 4096; :func:`_knn_row`): a sample of the row gives a bracket
+  P1 ≤ P2, one pass over the row keeps the "low" points (up < P1) and the "mid" points
+  (up ≥ P1, lo ≤ P2), and T and a lower bound V ≤ L come from the short mid list; a bracket
+  that misses (rare: data ordered against the sample) redoes the row in full;
+* otherwise (:func:`_knn_row_full`): lo and up stored for the row, T and L by a selection
+  without sort (:func:`_select_value`: a strided sample brackets the rank, one pass keeps
+  the values in the bracket, a quickselect finishes).  The output row
 is in increasing training index.  Nothing here validates: a non-finite D or E sets ``status[j]``
 (the caller raises) and the row's output is then unspecified.
 """
@@ -89,8 +96,6 @@ def _kth_smallest(a, m, kk):
         else:
             return p
     return a[kk]
-
-
 
 
 #: Below this many values, :func:`_select_value` copies and quickselects directly.
@@ -225,12 +230,13 @@ def _take_smallest(bnd, nb, dd, need, work, keep):
 
 
 @njit(cache=True)
-def _knn_row(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out, dist_out):
-    """One test row: idx_out (k,) in increasing index; dist_out the direct squared distances
+def _knn_row_full(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out, dist_out):
+    """One test row, every bound lo/up stored (the fallback of :func:`_knn_row`):
+    idx_out (k,) in increasing index; dist_out the direct squared distances
     when ``want_dist`` (else those of the boundary points, 0 for the sure ones).  ``s``: the
     per-chunk scratch (lo, up, work, dd, sure, bnd, keep).  Returns KNN_OK, KNN_NOT_FINITE,
     or KNN_INCONSISTENT (the enclosure dd ∈ [lo, up] failed: a bug, never silently used)."""
-    lo, up, work, dd, sure, bnd, keep = s
+    lo, up, work, dd, sure, bnd, keep = s[0], s[1], s[2], s[3], s[4], s[5], s[6]
     n = g.shape[0]
     if not _bounds_row(g, hsq, hn, sq, norm, c, lo, up):
         return KNN_NOT_FINITE
@@ -244,6 +250,14 @@ def _knn_row(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out, dist_out):
         ns, nb = _split_row(lo, up, T, L, sure, bnd)
         if ns > k or ns + nb < k:
             return KNN_INCONSISTENT
+    return _finish_row(h, X, k, want_dist, sure, ns, bnd, nb, dd, work, keep, idx_out,
+                       dist_out)
+
+
+@njit(cache=True)
+def _finish_row(h, X, k, want_dist, sure, ns, bnd, nb, dd, work, keep, idx_out, dist_out):
+    """Direct sums of the boundary points, the k − ns smallest of them by (dd, index), merged
+    with the sure points into idx_out (increasing index)."""
     _direct_sq(h, X, bnd, nb, dd)
     _take_smallest(bnd, nb, dd, k - ns, work, keep)
     # merge the sure points and the kept boundary points, both in increasing index
@@ -270,6 +284,128 @@ def _knn_row(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out, dist_out):
     return KNN_OK
 
 
+#: The bracket sample of :func:`_sample_bracket`: _LINES runs of _RUN consecutive training
+#: points (one cache line of the product row each), spread evenly over the row.
+_LINES = 128
+_RUN = 8
+
+
+@njit(cache=True)
+def _sample_bracket(g, hsq, hn, sq, norm, c, k, slo, sup):
+    """(P1, P2) with P1 ≤ P2 that likely bracket the k-th smallest lo and up: the values of
+    lo at sample rank ilo and of up at sample rank ihi = ilo + 2(3σ + 4) over a sample of
+    _LINES · _RUN training points in evenly spaced runs (slo, sup: scratch).  Any P1 ≤ P2
+    gives the same neighbours; the sample only decides how short the mid list is."""
+    n = g.shape[0]
+    s = 0
+    for t in range(_LINES):
+        i0 = ((t * n) // _LINES) & ~(_RUN - 1)
+        for i in range(i0, min(i0 + _RUN, n)):
+            d = (g[i] * -2.0 + hsq) + sq[i]
+            r = hn + norm[i]
+            e = (r * r) * c
+            slo[s] = d - e
+            sup[s] = d + e
+            s += 1
+    p = (k - 0.5) / n
+    delta = 3.0 * math.sqrt(s * p * (1.0 - p)) + 4.0
+    ilo = int(math.floor(p * s - delta))
+    ihi = int(math.ceil(p * s + delta))
+    P1 = _kth_smallest(slo, s, ilo) if ilo >= 0 else -np.inf
+    P2 = _kth_smallest(sup, s, ihi) if ihi < s else np.inf
+    return P1, P2
+
+
+@njit(cache=True)
+def _one_pass(g, hsq, hn, sq, norm, c, P1, P2, s):
+    """One pass over the row: points with up < P1 ("low": index and up) and points with
+    up ≥ P1, lo ≤ P2 ("mid": index, lo, up); the others have lo > P2.  Returns (nl, nm, ok),
+    ok False when some D or E is not finite."""
+    low_i, low_up, mid_i, mid_lo, mid_up = s[7], s[8], s[9], s[10], s[11]
+    n = g.shape[0]
+    nl = 0
+    nm = 0
+    ok = True
+    for i in range(n):
+        d = (g[i] * -2.0 + hsq) + sq[i]
+        r = hn + norm[i]
+        e = (r * r) * c
+        ok = ok & (math.isfinite(d) & math.isfinite(e))
+        lo = d - e
+        up = d + e
+        low_i[nl] = i
+        low_up[nl] = up
+        mid_i[nm] = i
+        mid_lo[nm] = lo
+        mid_up[nm] = up
+        is_low = up < P1
+        nl += 1 if is_low else 0
+        nm += 1 if (not is_low and lo <= P2) else 0
+    return nl, nm, ok
+
+
+@njit(cache=True)
+def _split_lists(nl, nm, T, V, s):
+    """Sure points (up < V) and boundary points (up ≥ V, lo ≤ T) of the low and mid lists,
+    merged in increasing index into s[4] / s[5]; returns (ns, nb).  Low points all have
+    lo < P1 ≤ T."""
+    sure, bnd = s[4], s[5]
+    low_i, low_up, mid_i, mid_lo, mid_up = s[7], s[8], s[9], s[10], s[11]
+    a = 0
+    b = 0
+    ns = 0
+    nb = 0
+    while a < nl or b < nm:
+        if b >= nm or (a < nl and low_i[a] < mid_i[b]):
+            i = low_i[a]
+            up = low_up[a]
+            cand = True
+            a += 1
+        else:
+            i = mid_i[b]
+            up = mid_up[b]
+            cand = mid_lo[b] <= T
+            b += 1
+        if up < V:
+            sure[ns] = i
+            ns += 1
+        elif cand:
+            bnd[nb] = i
+            nb += 1
+    return ns, nb
+
+
+@njit(cache=True)
+def _knn_row(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out, dist_out):
+    """One test row in one pass over the training points (:func:`_one_pass`): with P1, P2
+    from a sample, T = the k-th smallest up and V = a lower bound on the k-th smallest lo
+    come from the short mid list (see the module docstring; V ≤ the k-th smallest lo
+    because at most k − 1 lo values lie below it).  When the bracket misses (rare), the row
+    is redone by :func:`_knn_row_full`.  Returns a KNN_* code."""
+    n = g.shape[0]
+    if k >= n or n <= 4 * _SMALL or 8 * k > n:     # one pass pays off for k ≪ n
+        return _knn_row_full(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out,
+                             dist_out)
+    P1, P2 = _sample_bracket(g, hsq, hn, sq, norm, c, k, s[0], s[1])
+    nl, nm, ok = _one_pass(g, hsq, hn, sq, norm, c, P1, P2, s)
+    if not ok:
+        return KNN_NOT_FINITE
+    rank = k - 1 - nl
+    if rank < 0 or rank >= nm:
+        return _knn_row_full(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out,
+                             dist_out)
+    T = _select_value(s[11], nm, rank, s[2])
+    V = _select_value(s[10], nm, rank, s[2])
+    if T > P2 or V > P2:
+        return _knn_row_full(g, h, X, hsq, hn, sq, norm, k, c, want_dist, s, idx_out,
+                             dist_out)
+    ns, nb = _split_lists(nl, nm, T, V, s)
+    if ns > k or ns + nb < k:
+        return KNN_INCONSISTENT
+    return _finish_row(h, X, k, want_dist, s[4], ns, s[5], nb, s[3], s[2], s[6], idx_out,
+                       dist_out)
+
+
 @njit(parallel=True, cache=True)
 def _knn_driver(G, H, X, hsq, hn, sq, norm, k, c, want_dist, idx, dist, status):
     """Rows j of G (= H Xᵀ): idx[j] (k,) the k nearest training points by (direct squared
@@ -280,7 +416,8 @@ def _knn_driver(G, H, X, hsq, hn, sq, norm, k, c, want_dist, idx, dist, status):
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         s = (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.int64),
-             np.empty(n, np.int64), np.empty(n, np.bool_))
+             np.empty(n, np.int64), np.empty(n, np.bool_), np.empty(n, np.int64),
+             np.empty(n), np.empty(n, np.int64), np.empty(n), np.empty(n))
         for j in range(lo, hi):
             status[j] = _knn_row(G[j], H[j], X, hsq[j], hn[j], sq, norm, k, c, want_dist,
                                  s, idx[j], dist[j])
