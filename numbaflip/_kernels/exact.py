@@ -692,14 +692,15 @@ def _binary_pass_both(a, y, keys1, keys0):
         sa += v
         ss += v if yi == 1 else 0.0
         sabs += av
-        g = (yi ^ (1 if v < 0.0 else 0)) == 1      # helpful if the prediction is 1
-        nz = v != 0.0
+        # integer 0/1 flags combined bitwise: `and` would compile to unpredictable branches
+        g = yi ^ (1 if v < 0.0 else 0)          # 1: helpful if the prediction is 1
+        nz = 1 if v != 0.0 else 0
         keys1[N1] = av
         keys0[N0] = av
-        N1 += 1 if (g and nz) else 0
-        N0 += 1 if (nz and not g) else 0
-        km1 = max(km1, av if g else 0.0)
-        km0 = max(km0, 0.0 if g else av)
+        N1 += g & nz
+        N0 += (1 - g) & nz
+        km1 = max(km1, av if g == 1 else 0.0)
+        km0 = max(km0, 0.0 if g == 1 else av)
     return sa, ss, sabs, N1, km1, N0, km0, bad
 
 
