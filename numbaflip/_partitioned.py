@@ -215,49 +215,33 @@ def _decide(st, n, mc, S, q, smoothing, exact):
         hm.mc_decide(st["sums"], n, S, pred, ok)
     else:
         hm.binary_decide(st["sums"], st["sq"], n, q, smoothing, pred, ok, guess)
-    nlab = S if mc else 2
-    want = _want(pred, ok if exact else np.zeros(b, np.bool_), mc, nlab)
+    want = ok & exact
     return dict(pred=pred, ok=ok, guess=guess, top=st["top"], sums=st["sums"], sq=st["sq"],
                 amax=st["amax"], need=ok & smoothing, want=want)
 
 
-def _want(pred, rows, mc, nlab):
-    """The candidate groups the exact walk needs for each of ``rows`` (math.md §5): binary
-    prediction 1 the groups (y=1, α>0) and (y=0, α<0), prediction 0 the other two; K classes
-    every (label, sign) but (prediction, α<0)."""
-    b = pred.shape[0]
-    want = np.zeros((b, 2 * nlab), np.bool_)
-    if mc:
-        want[rows] = True
-        want[np.flatnonzero(rows), 2 * pred[rows] + 1] = False
-    else:
-        for g1, g0 in ((2, 0), (1, 3)):
-            want[rows, g1] = pred[rows] == 1
-            want[rows, g0] = pred[rows] == 0
-    return want
-
-
-def _candidates(A, y, want, L):
-    """Per row and wanted group the L largest |α| and the bound on the rest
-    (:func:`..._kernels.histogram_merge.part_candidates`), as a candidate payload."""
+def _candidates(A, y, pred, want, mc, L):
+    """Per row of ``want`` its L largest helpful moves and the bound on the rest
+    (:func:`..._kernels.histogram_merge.part_moves`), as a move payload."""
     from ._kernels import histogram_merge as hm
-    b, G = want.shape
-    sizes = np.zeros((b, G), np.int64)
-    if want.any():
-        hm.part_group_sizes(A, y, G // 2, want, sizes)
-    keep = np.minimum(sizes, L)
-    cptr = np.concatenate([[0], np.cumsum(keep.ravel())]).astype(np.int64)
-    vals = np.empty(int(cptr[-1]))
-    bound = np.zeros((b, G))
-    if want.any():
-        hm.part_candidates(A, y, G // 2, want, L, sizes, cptr[:-1].reshape(b, G), vals, bound)
-    return dict(ptr=_row_offsets(cptr, b, G), vals=vals, bound=bound)
+    b = A.shape[0]
+    rows = np.flatnonzero(want)
+    counts = np.zeros(b, np.int64)
+    if rows.size:
+        hm.part_count_moves(A, y, pred, rows, mc, L, counts)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    mkey, grp = np.empty(int(ptr[-1])), np.empty(int(ptr[-1]), np.int32)
+    bound = np.zeros(b)
+    if rows.size:
+        hm.part_moves(A, y, pred, rows, mc, L, ptr, mkey, grp, bound)
+    return dict(ptr=ptr, mkey=mkey, grp=grp, bound=bound, rows=int(rows.size))
 
 
-def _part_more(A, y, rows, want, L):
-    """More candidates (L per group) for the rows whose exact walk ran out of moves."""
+def _part_more(A, y, rows, pred, mc, L):
+    """More moves (L) for the rows whose exact walk ran out of sent moves."""
     with _threads():
-        return _candidates(np.ascontiguousarray(A[rows]), y, want, L)
+        return _candidates(np.ascontiguousarray(A[rows]), y, pred,
+                           np.ones(rows.size, np.bool_), mc, L)
 
 
 def _part_cells(A, y, dec, mc, S, L):
@@ -276,26 +260,16 @@ def _part_cells(A, y, dec, mc, S, L):
         s1, s2 = np.empty(tot), np.empty(tot)
         if tot:
             hm.part_cells(A, y, dec["top"], need, mc, S, ptr, key, cnt, s1, s2)
-        want = dec["want"]
-        G = want.shape[1]
-        cand = _candidates(A, y, want, L)
+        cand = _candidates(A, y, dec["pred"], dec["want"], mc, L)
     cells = dict(ptr=ptr, key=key, cnt=cnt, s1=s1, s2=s2)
-    nbytes = dict(cells=24 * tot, cand=_cand_bytes(cand, want), stats=8 * (3 * G // 2 + 2) * b)
+    G = dec["sums"].shape[1]
+    nbytes = dict(cells=24 * tot, cand=_cand_bytes(cand), stats=8 * (3 * G // 2 + 2) * b)
     return dict(cells=cells, cand=cand, nbytes=nbytes, parts=1)
 
 
-def _cand_bytes(cand, want):
-    """Bytes of a candidate payload: 8 per value, 8 per wanted group (its bound)."""
-    return 8 * int(cand["vals"].size) + 8 * int(np.count_nonzero(want))
-
-
-def _row_offsets(flat, b, G):
-    """(b, G+1) offsets from the flat (b·G + 1) cumulative counts."""
-    out = np.empty((b, G + 1), np.int64)
-    f = flat[:-1].reshape(b, G)
-    out[:, :G] = f
-    out[:, G] = np.concatenate([f[1:, 0], flat[-1:]]) if b else flat[-1:]
-    return out
+def _cand_bytes(cand):
+    """Bytes of a move payload: 12 per move (key, group), 8 per row asked (its bound)."""
+    return 12 * int(cand["mkey"].size) + 8 * int(cand["rows"])
 
 
 def _compact(ptr, n_used, arrays):
@@ -331,20 +305,18 @@ def _merge_parts(a, b, S, L):
 
 
 def _merge_cand(xa, xb, L):
-    """Two candidate payloads into one: per (row, group) the L largest values, the bound on
-    the rest (every group then holds exactly min(len_a + len_b, L) values)."""
+    """Two move payloads into one: per row the L largest moves, the bound on the rest."""
     from ._kernels import histogram_merge as hm
-    nrow, G = xa["bound"].shape
-    ccap = np.minimum(np.diff(xa["ptr"], axis=1) + np.diff(xb["ptr"], axis=1), L)
-    flat = np.concatenate([[0], np.cumsum(ccap.ravel())]).astype(np.int64)
-    vout = np.empty(int(flat[-1]))
-    bout = np.zeros((nrow, G))
-    nc = np.zeros((nrow, G), np.int64)
+    nrow = xa["bound"].shape[0]
+    cap = np.minimum(np.diff(xa["ptr"]) + np.diff(xb["ptr"]), L)
+    pout = np.concatenate([[0], np.cumsum(cap)]).astype(np.int64)
+    kout, gout = np.empty(int(pout[-1])), np.empty(int(pout[-1]), np.int32)
+    bout = np.zeros(nrow)
     if nrow:
         with _threads():
-            hm.merge_candidates(L, xa["ptr"], xa["vals"], xa["bound"], xb["ptr"], xb["vals"],
-                                xb["bound"], flat[:-1].reshape(nrow, G), vout, bout, nc)
-    return dict(ptr=_row_offsets(flat, nrow, G), vals=vout, bound=bout)
+            hm.merge_moves(L, xa["ptr"], xa["mkey"], xa["grp"], xa["bound"], xb["ptr"],
+                           xb["mkey"], xb["grp"], xb["bound"], pout, kout, gout, bout)
+    return dict(ptr=pout, mkey=kout, grp=gout, bound=bout, rows=xa["rows"])
 
 
 def _exact_walk(sums, n, mc, S, pred, rows, q_lo, q_hi, cand, klo, khi, more):
@@ -352,12 +324,11 @@ def _exact_walk(sums, n, mc, S, pred, rows, q_lo, q_hi, cand, klo, khi, more):
     from ._kernels import histogram_merge as hm
     if rows.size == 0:
         return
+    x = (cand["ptr"], cand["mkey"], cand["grp"], cand["bound"])
     if mc:
-        hm.exact_mc(sums, n, S, pred, rows, cand["ptr"], cand["vals"], cand["bound"], klo,
-                    khi, more)
+        hm.exact_mc(sums, n, S, pred, rows, *x, klo, khi, more)
     else:
-        hm.exact_binary(sums, n, pred, rows, q_lo, q_hi, cand["ptr"], cand["vals"],
-                        cand["bound"], klo, khi, more)
+        hm.exact_binary(sums, n, pred, rows, q_lo, q_hi, *x, klo, khi, more)
 
 
 def _evaluate(merged, dec, n, mc, S, K, q, q_lo, q_hi, logw, maxiter, smoothing, exact):
@@ -602,12 +573,11 @@ class _Run:
         cap = max(int(np.max(np.diff(self.offs))), 1)
         while rows.size and L < cap:
             L *= 4
-            want = _want(res["pred"][rows], np.ones(rows.size, np.bool_), self.mc, self.nlab)
-            parts = [c.submit(_part_more, ap, yp, rows, want, L, pure=False,
+            pr = np.ascontiguousarray(res["pred"][rows])
+            parts = [c.submit(_part_more, ap, yp, rows, pr, self.mc, L, pure=False,
                               retries=self.retries) for ap, yp in zip(a, self.y_futs)]
             cand = _tree(c, _merge_cand, parts, L, retries=self.retries).result()
-            self.stats["bytes"]["cand"] += sum(
-                _cand_bytes(p, want) for p in c.gather(parts))
+            self.stats["bytes"]["cand"] += sum(_cand_bytes(p) for p in c.gather(parts))
             r = rows.size
             klo, khi = np.empty(r, np.int64), np.empty(r, np.int64)
             more = np.zeros(r, np.bool_)

@@ -378,9 +378,8 @@ def test_exact_walk_on_merged_candidates(K, L):
     else:
         hm.mc_decide(sums, n, K, pred, ok)
     rows = np.flatnonzero(ok)
-    want = P._want(pred, ok, K is not None, nlab)
-    cands = [P._candidates(np.ascontiguousarray(A[:, lo:hi]), y[lo:hi], want, L)
-             for lo, hi in zip(cuts[:-1], cuts[1:])]
+    cands = [P._candidates(np.ascontiguousarray(A[:, lo:hi]), y[lo:hi], pred, ok,
+                           K is not None, L) for lo, hi in zip(cuts[:-1], cuts[1:])]
     cand = P._merge_cand(P._merge_cand(cands[0], cands[1], L), cands[2], L)
     klo, khi = np.zeros(m, np.int64), np.zeros(m, np.int64)
     more = np.zeros(m, np.bool_)

@@ -174,47 +174,89 @@ def _group_of(v, lab):
     return -1
 
 
+@njit(cache=True)
+def _mult(g, c, mc):
+    """Largest gain multiplier of a training point of group g against any rival when the
+    prediction is c (0: never a helpful move; math.md §5).  Binary: |α| for the groups
+    (y=1, α>0), (y=0, α<0) (prediction 1) or the other two (prediction 0).  K classes: 2|α|
+    for (c, α>0) and for every (y, α<0), y ≠ c (against rival y), |α| for (y, α>0), y ≠ c;
+    (c, α<0) never helps."""
+    if g < 0:
+        return 0.0
+    if not mc:
+        if c == 1:
+            return 1.0 if (g == 2 or g == 1) else 0.0
+        return 1.0 if (g == 0 or g == 3) else 0.0
+    if g == 2 * c + 1:
+        return 0.0
+    if g == 2 * c or g % 2 == 1:
+        return 2.0
+    return 1.0
+
+
 @njit(parallel=True, cache=True)
-def part_group_sizes(A, y, nlab, want, sizes):
-    """sizes[j, g]: how many α of group g row j has, for the groups ``want[j, g]``."""
-    for j in prange(A.shape[0]):
-        for g in range(2 * nlab):
-            sizes[j, g] = 0
+def part_count_moves(A, y, pred, rows, mc, L, counts):
+    """min(L, number of helpful moves) of each of ``rows`` (0 elsewhere)."""
+    for r in prange(rows.shape[0]):
+        j = rows[r]
+        cnt = 0
         for i in range(A.shape[1]):
-            g = _group_of(A[j, i], y[i])
-            if g >= 0 and want[j, g]:
-                sizes[j, g] += 1
+            if _mult(_group_of(A[j, i], y[i]), pred[j], mc) > 0.0:
+                cnt += 1
+        counts[j] = min(cnt, L)
 
 
 @njit(parallel=True, cache=True)
-def part_candidates(A, y, nlab, want, L, sizes, ptr, vals, bound):
-    """Per row and wanted group the min(size, L) largest |α|, descending, in
-    vals[ptr[j, g]:ptr[j, g] + min(size, L)], and bound[j, g] ≥ every |α| of the group not
-    sent (0 when all were sent)."""
-    for j in prange(A.shape[0]):
-        n = A.shape[1]
-        buf = np.empty(n)
-        perm = np.empty(n, np.int64)
-        stack = np.empty(_STACK, np.int64)
-        for g in range(2 * nlab):
-            bound[j, g] = 0.0
-            if not want[j, g]:
-                continue
-            cnt = 0
-            for i in range(n):
-                if _group_of(A[j, i], y[i]) == g:
-                    buf[cnt] = abs(A[j, i])
-                    cnt += 1
-            keep = min(cnt, L)
-            if cnt > L:
-                part = np.partition(buf[:cnt], cnt - L - 1)
-                bound[j, g] = part[cnt - L - 1]
-                for t in range(L):
-                    buf[t] = part[cnt - L + t]
-            _sort_desc(buf, perm, 0, keep, stack)
-            p = ptr[j, g]
-            for t in range(keep):
-                vals[p + t] = buf[t]
+def part_moves(A, y, pred, rows, mc, L, ptr, mkey, grp, bound):
+    """Per row of ``rows`` one list of its largest helpful moves: the L largest keys
+    mkey = (largest multiplier of the group) · |α|, descending, with their groups, at
+    ptr[j]:ptr[j+1]; bound[j] ≥ the key of every helpful move not sent (0: all sent).  The
+    key of a move against a given rival is at most its mkey, so the sent list holds every
+    move whose key against any rival exceeds bound[j]."""
+    n = A.shape[1]
+    for r in prange(rows.shape[0]):
+        j = rows[r]
+        c = pred[j]
+        kb = np.empty(n)
+        gb = np.empty(n, np.int64)
+        cnt = 0
+        for i in range(n):
+            g = _group_of(A[j, i], y[i])
+            mu = _mult(g, c, mc)
+            if mu > 0.0:
+                kb[cnt] = mu * abs(A[j, i])
+                gb[cnt] = g
+                cnt += 1
+        bound[j] = 0.0
+        keep = min(cnt, L)
+        sel = np.empty(keep, np.int64)
+        if cnt > L:
+            B = np.partition(kb[:cnt], cnt - L - 1)[cnt - L - 1]   # the (L+1)-th largest
+            bound[j] = B
+            m = 0
+            for i in range(cnt):                 # keys above B, then keys equal to B
+                if kb[i] > B:
+                    sel[m] = i
+                    m += 1
+            for i in range(cnt):
+                if m >= keep:
+                    break
+                if kb[i] == B:
+                    sel[m] = i
+                    m += 1
+        else:
+            for i in range(cnt):
+                sel[i] = i
+        sk = np.empty(keep)
+        perm = np.empty(keep, np.int64)
+        for t in range(keep):
+            sk[t] = kb[sel[t]]
+            perm[t] = sel[t]
+        _sort_desc(sk, perm, 0, keep, np.empty(_STACK, np.int64))
+        p = ptr[j]
+        for t in range(keep):
+            mkey[p + t] = sk[t]
+            grp[p + t] = gb[perm[t]]
 
 
 # ============================================================================================
@@ -260,34 +302,31 @@ def merge_cells(S, pa, ka, ca, s1a, s2a, pb, kb, cb, s1b, s2b, pout, kout, cout,
 
 
 @njit(parallel=True, cache=True)
-def merge_candidates(L, pa, va, ba, pb, vb, bb, pout, vout, bout, nout):
-    """Per (row, group): the L largest of two descending candidate lists, and the bound on the
-    values not kept, max(both bounds, largest value dropped).  ``pa``/``pb`` (b, G+1) row-major
-    offsets (row j group g at p[j, g]:p[j, g+1]); output at pout[j, g]:pout[j, g]+nout[j, g]."""
-    b = pa.shape[0]
-    G = pa.shape[1] - 1
-    for j in prange(b):
-        for g in range(G):
-            i, k = pa[j, g], pb[j, g]
-            ie, ke = pa[j, g + 1], pb[j, g + 1]
-            o = pout[j, g]
-            m = 0
-            bnd = max(ba[j, g], bb[j, g])
-            while i < ie or k < ke:
-                if k >= ke or (i < ie and va[i] >= vb[k]):
-                    v = va[i]
-                    i += 1
-                else:
-                    v = vb[k]
-                    k += 1
-                if m < L:
-                    vout[o + m] = v
-                    m += 1
-                else:
-                    bnd = max(bnd, v)
-                    break
-            nout[j, g] = m
-            bout[j, g] = bnd
+def merge_moves(L, pa, ka, ga, ba, pb, kb, gb, bb, pout, kout, gout, bout):
+    """Per row: the L largest of two descending move lists (by key), and the bound on the moves
+    not kept, max(both bounds, largest key dropped); output at pout[j]:pout[j+1] (which holds
+    exactly min(len_a + len_b, L) entries)."""
+    for j in prange(pa.shape[0] - 1):
+        i, k = pa[j], pb[j]
+        ie, ke = pa[j + 1], pb[j + 1]
+        o = pout[j]
+        m = 0
+        bnd = max(ba[j], bb[j])
+        while i < ie or k < ke:
+            if k >= ke or (i < ie and ka[i] >= kb[k]):
+                v, g = ka[i], ga[i]
+                i += 1
+            else:
+                v, g = kb[k], gb[k]
+                k += 1
+            if m < L:
+                kout[o + m] = v
+                gout[o + m] = g
+                m += 1
+            else:
+                bnd = max(bnd, v)
+                break
+        bout[j] = bnd
 
 
 # ============================================================================================
@@ -571,16 +610,34 @@ def _tau_from(lo, hi, q_lo, q_hi):
 
 
 @njit(cache=True)
-def _moves(j, groups, mult, tags, cptr, cvals, keys, tag, perm, sk, stack):
-    """The candidate moves of row j: for each listed group its values × mult with the tag;
-    keys[:N], tag[:N] and perm[:N] (order by descending key).  Returns N."""
+def _moves(j, c, mc, ptr, mkey, grp, keys, tag, perm, sk, stack):
+    """The walk's moves of row j from its sent list: binary, |α| for every rival (tag −1);
+    K classes (prediction c): (c, α>0) 2α (tag −1), (y, α>0) |α| (every rival but y), (y, α<0)
+    |α| (every rival but y) and 2|α| (rival y only).  keys[:N], tag[:N], perm[:N] (order by
+    descending key, sk the sorted keys).  Returns N."""
     N = 0
-    for t in range(groups.shape[0]):
-        g = groups[t]
-        for p in range(cptr[j, g], cptr[j, g + 1]):
-            keys[N] = mult[t] * cvals[p]
-            tag[N] = tags[t]
+    for p in range(ptr[j], ptr[j + 1]):
+        g = grp[p]
+        if not mc:
+            keys[N] = mkey[p]
+            tag[N] = -1
             N += 1
+            continue
+        lab = g // 2
+        if lab == c:
+            keys[N] = mkey[p]
+            tag[N] = -1
+            N += 1
+        elif g % 2 == 0:
+            keys[N] = mkey[p]
+            tag[N] = -(2 + lab)
+            N += 1
+        else:
+            keys[N] = 0.5 * mkey[p]              # exact: mkey = 2|α|
+            tag[N] = -(2 + lab)
+            keys[N + 1] = mkey[p]
+            tag[N + 1] = lab
+            N += 2
     for t in range(N):
         perm[t] = t
         sk[t] = keys[t]
@@ -621,20 +678,22 @@ def _rival_k(keys, tag, perm, sk, N, T, cp, S0, ea0, W, strict, tot):
     return min(klo, np.int64(a + 1)), NOCROSS, False
 
 
+@njit(cache=True)
+def _walk_scratch(M):
+    return (np.empty(M), np.empty(M, np.int64), np.empty(M, np.int64), np.empty(M),
+            np.empty(_STACK, np.int64))
+
+
 @njit(parallel=True, cache=True)
-def exact_binary(sums, n, pred, rows, q_lo, q_hi, cptr, cvals, cbound, klo_out, khi_out,
+def exact_binary(sums, n, pred, rows, q_lo, q_hi, ptr, mkey, grp, bound, klo_out, khi_out,
                  more_out):
     """k_lo ≤ k_true ≤ k_hi (math.md §5) for the binary rule from the merged group sums and
-    candidate moves: the walk of :func:`.exact._walk` started from the enclosed score minus
-    τ.  Where they differ: more_out (more moves would decide it), else the caller recomputes
-    the row exactly."""
+    move lists: the walk of :func:`.exact._walk` started from the enclosed score minus τ.
+    Where they differ: more_out (more moves would decide it), else the caller recomputes the
+    row exactly."""
     for r in prange(rows.shape[0]):
         j = rows[r]
-        keys = np.empty(cvals.shape[0] + 1)
-        tag = np.empty(cvals.shape[0] + 1, np.int64)
-        perm = np.empty(cvals.shape[0] + 1, np.int64)
-        sk = np.empty(cvals.shape[0] + 1)
-        stack = np.empty(_STACK, np.int64)
+        keys, tag, perm, sk, stack = _walk_scratch(ptr[j + 1] - ptr[j] + 1)
         p0, n0, p1, n1 = sums[j, 0], sums[j, 1], sums[j, 2], sums[j, 3]
         s = p1 + n1
         es = _sum_err(n, p1 - n1)
@@ -645,49 +704,26 @@ def exact_binary(sums, n, pred, rows, q_lo, q_hi, cptr, cvals, cbound, klo_out, 
         strict = pred[j] == 1
         if strict:     # Z = s − τ_hi, moves (y=1, α>0) and (y=0, α<0)
             S0, e = _two_sum(s, -t_hi)
-            groups = np.array([2, 1])
             mv = p1 - n0
         else:          # Z = τ_lo − s, moves (y=0, α>0) and (y=1, α<0)
             S0, e = _two_sum(t_lo, -s)
-            groups = np.array([0, 3])
             mv = p0 - n1
-        N = _moves(j, groups, np.ones(2), np.full(2, -1, np.int64), cptr, cvals, keys, tag,
-                   perm, sk, stack)
-        T = max(cbound[j, groups[0]], cbound[j, groups[1]])
-        lo, hi, res = _rival_k(keys, tag, perm, sk, N, T, 0, S0, abs(e) + es, W, strict, mv)
+        N = _moves(j, pred[j], False, ptr, mkey, grp, keys, tag, perm, sk, stack)
+        lo, hi, res = _rival_k(keys, tag, perm, sk, N, bound[j], 0, S0, abs(e) + es, W,
+                               strict, mv)
         klo_out[j], khi_out[j], more_out[j] = lo, hi, not res
 
 
 @njit(parallel=True, cache=True)
-def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out, more_out):
+def exact_mc(sums, n, S, pred, rows, ptr, mkey, grp, bound, klo_out, khi_out, more_out):
     """k_lo ≤ k_true ≤ k_hi for the K-class rule (greedy gains of math.md §5, minimum over the
-    rivals) from the merged group sums and candidates; more_out where a rival whose walk ran
+    rivals) from the merged group sums and move lists; more_out where a rival whose walk ran
     out of sent moves could still be the minimum."""
     for r in prange(rows.shape[0]):
         j = rows[r]
         c = pred[j]
-        M = 2 * cvals.shape[0] + 1
-        keys = np.empty(M)
-        tag = np.empty(M, np.int64)
-        perm = np.empty(M, np.int64)
-        sk = np.empty(M)
-        stack = np.empty(_STACK, np.int64)
-        # moves: (c, α>0) 2α every rival; (y≠c, α≠0) |α| every rival but y; (y≠c, α<0) 2|α|
-        # rival y only
-        ng = 1 + 3 * (S - 1)
-        groups = np.empty(ng, np.int64)
-        mult = np.empty(ng)
-        tags = np.empty(ng, np.int64)
-        groups[0], mult[0], tags[0] = 2 * c, 2.0, -1
-        t = 1
-        for y in range(S):
-            if y == c:
-                continue
-            groups[t], mult[t], tags[t] = 2 * y, 1.0, -(2 + y)
-            groups[t + 1], mult[t + 1], tags[t + 1] = 2 * y + 1, 1.0, -(2 + y)
-            groups[t + 2], mult[t + 2], tags[t + 2] = 2 * y + 1, 2.0, y
-            t += 3
-        N = _moves(j, groups, mult, tags, cptr, cvals, keys, tag, perm, sk, stack)
+        keys, tag, perm, sk, stack = _walk_scratch(2 * (ptr[j + 1] - ptr[j]) + 1)
+        N = _moves(j, c, True, ptr, mkey, grp, keys, tag, perm, sk, stack)
         sc = sums[j, 2 * c] + sums[j, 2 * c + 1]
         ec = _sum_err(n, sums[j, 2 * c] - sums[j, 2 * c + 1])
         lo_best = NOCROSS
@@ -699,14 +735,12 @@ def exact_mc(sums, n, S, pred, rows, cptr, cvals, cbound, klo_out, khi_out, more
             sr = sums[j, 2 * cp] + sums[j, 2 * cp + 1]
             er = _sum_err(n, sums[j, 2 * cp] - sums[j, 2 * cp + 1])
             S0, e = _two_sum(sc, -sr)
-            T = max(2.0 * cbound[j, 2 * c], 2.0 * cbound[j, 2 * cp + 1])
             tot = 2.0 * sums[j, 2 * c] - 2.0 * sums[j, 2 * cp + 1]
             for y in range(S):
                 if y != c and y != cp:
-                    T = max(T, max(cbound[j, 2 * y], cbound[j, 2 * y + 1]))
                     tot += sums[j, 2 * y] - sums[j, 2 * y + 1]
-            lo, hi, res = _rival_k(keys, tag, perm, sk, N, T, cp, S0, abs(e) + ec + er, 0.0,
-                                   cp > c, tot)
+            lo, hi, res = _rival_k(keys, tag, perm, sk, N, bound[j], cp, S0, abs(e) + ec + er,
+                                   0.0, cp > c, tot)
             lo_best = min(lo_best, lo)
             hi_best = min(hi_best, hi)
             if not res:
