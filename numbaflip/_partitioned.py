@@ -708,8 +708,11 @@ def _info(run, rows, starts, bs, m, nworkers):
     P = len(rows)
     st = run.stats
     per = {k: v / max(1, m * P) for k, v in st["bytes"].items()}
+    last = m - starts[-1] if starts else 0
     return {"partition": "train", "parts": P, "part_rows": (min(rows), max(rows)),
             "workers": nworkers, "blocks": len(starts), "rows_per_block": bs,
+            # the keys of test-point partitions (bench.py, the CLI): tasks = test blocks
+            "tasks": len(starts), "rows_per_task": (min(bs, last), bs), "blas_threads": None,
             "settled": st["settled"], "fallback": dict(st["fallback"]),
             "fetched_alpha_bytes": st["fetched_alpha_bytes"],
             "exact_rounds": st["exact_rounds"], "exact_rows_more": st["exact_rows_more"],

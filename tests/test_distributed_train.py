@@ -503,3 +503,17 @@ def test_lost_worker(client, cluster):
     for b in ref.radius:
         np.testing.assert_array_equal(ref.radius[b], res.radius[b])
     client.wait_for_workers(2, timeout=60)
+
+
+def test_boundary_check_can_fail():
+    """_boundary_only rejects a radius that differs away from a boundary (the comparison used
+    above is not vacuous)."""
+    import copy
+    X, y, T = _data(19, n=200, m=30)
+    ref = numbaflip.certify(X, y, T, q=0.1, bounds=("kl",))
+    bad = copy.deepcopy(ref)
+    j = int(np.argmax(ref.radius["kl"] >= 0))
+    bad.radius["kl"][j] += 1
+    with pytest.raises(AssertionError):
+        _boundary_only(ref, bad, "kl")
+    assert _boundary_only(ref, copy.deepcopy(ref), "kl").size == 0
