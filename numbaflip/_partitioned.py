@@ -20,10 +20,11 @@ or near-equal row ranges of a numpy one, one per worker).  Per call:
 3. **On the client** the radii of U and of the lower bound are compared as in the in-process
    engine (math.md §2b).  Every point that is not settled there — a decision inside the band
    (possible ties, the zero / unbounded / limit cases of math.md §2), a sandwich that does not
-   close, an exact walk whose enclosure is ambiguous or that ran out of sent moves, and every
-   point with ``precision="mp"`` — has its α row fetched from the parts (n·8 bytes) and goes
+   close, an exact walk whose enclosure is ambiguous, and every point with
+   ``precision="mp"`` — has its α row fetched from the parts (n·8 bytes) and goes
    through the in-process engine (``numbaflip.certify._Engine.run_block``) on that row, so
-   it is exactly what :func:`numbaflip.certify_alpha` gives for that α.
+   it is exactly what :func:`numbaflip.certify_alpha` gives for that α.  An exact walk that
+   ran out of sent moves first gets rounds of 4× as many moves from the parts.
 
 **Guarantee.**  The certified classifier is the ridge classifier of this α, which differs from
 the in-process α only by the reassociation of float64 sums (XᵀX as a sum over parts, α as
@@ -47,7 +48,8 @@ from .errors import NumbaflipInputError
 #: X_train size from which ``partition="auto"`` keeps a row-chunked dask X_train in its
 #: partitions (below it, test-point partitions are faster and bit-identical).
 AUTO_TRAIN_BYTES = 1 << 28
-#: Default number of largest moves per (label, sign) group each part sends for "exact".
+#: Default number of largest helpful moves per test point each part sends first for "exact"
+#: (a walk that needs more gets rounds of 4× as many).
 EXACT_CANDIDATES = 256
 
 

@@ -433,9 +433,9 @@ def certify(client, X_train, y_train, X_test, *, q, learner=None, lam="auto", bo
         and a radius can differ only where that moves a value across a radius boundary (never
         above the truth for the classifier that runs).  ``rows_per_task`` is then the number
         of test rows per block; ``match_blas_threads`` does not apply.
-    exact_candidates : training partitions with "exact": the largest moves per (label, sign)
-        each part sends per test point (None: 256); points that need more have their α row
-        fetched.
+    exact_candidates : training partitions with "exact": how many of its largest helpful
+        moves each part sends per test point at first (None: 256); a walk that needs more
+        gets rounds of 4× as many.
 
     Every input error is raised on the client before any task is submitted
     (:class:`numbaflip.NumbaflipInputError`); with training partitions, the values of a dask

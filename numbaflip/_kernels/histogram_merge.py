@@ -9,8 +9,9 @@ A part of the training set holds rows i ∈ p of α for a block of test points. 
   (:func:`part_cells`): per occupied (label, bucket) the count c and Ŝ₁ = Σδ, Ŝ₂ = Σδ², with
   the bucket key and centre of :mod:`.histogram` computed from the *global* top, so the key of
   a training point is the one the in-process histogram gives it;
-* for the exact certificate (§5), per (label, sign) group its largest |α| values
-  (:func:`part_candidates`) and a bound on the ones it did not send.
+* for the exact certificate (§5), its largest helpful moves, keyed by the largest gain
+  multiplier × |α| with their (label, sign) group (:func:`part_moves`), and a bound on the
+  keys it did not send.
 
 **Why the merged sums keep the error bounds.**  Cells with the same key add (:func:`merge_cells`
 in a tree of tasks, :func:`load_binary` / :func:`load_mc` on the coordinator).  Counts add
