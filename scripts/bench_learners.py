@@ -33,9 +33,10 @@ average before and after each size (the machine may be shared: timings under loa
 
 How long it takes
 -----------------
-Size a (binary, n=13007, d=51, m=2163, k=5001): ~1 min; size b (K=10, n=60000, d=30,
-m=10000, k=1001): ~3–5 min on 2 cores, mostly the reference.  ``--quick``: tiny synthetic
-sizes, ~20 s.
+About 2.5 min in total on 2 cores (measured at load 3.5–6.7): loading and PCA ~45 s, size a
+(binary, n=13007, d=51, m=2163, k=5001) ~25 s, size b (K=10, n=60000, d=30, m=10000,
+k=1001) ~70 s, mostly numbaflip's per-bound calls and the reference on its subsample.
+``--quick``: tiny synthetic sizes, ~20 s.
 
 Usage::
 

@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .common import _chunk, _nchunks
+from .common import _chunk
 
 KNN_OK = 0
 KNN_NOT_FINITE = 1
@@ -98,6 +98,10 @@ def _kth_smallest(a, m, kk):
     return a[kk]
 
 
+#: Chunks of test rows per driver call, each allocating its scratch (12 arrays of n) once:
+#: few enough that the scratch of a call stays small (first-touch page faults), enough for
+#: load balance on a few threads (a constant: a cached kernel cannot ask for the threads).
+_CHUNKS = 32
 #: Below this many values, :func:`_select_value` copies and quickselects directly.
 _SMALL = 1024
 
@@ -412,7 +416,7 @@ def _knn_driver(G, H, X, hsq, hn, sq, norm, k, c, want_dist, idx, dist, status):
     distance, index) in increasing index, dist[j] their direct squared distances when
     ``want_dist``; status[j] a KNN_* code (:func:`_knn_row`)."""
     b, n = G.shape
-    nch = _nchunks(b)
+    nch = min(b, _CHUNKS)
     for ch in prange(nch):
         lo, hi = _chunk(ch, b, nch)
         s = (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n, np.int64),
