@@ -509,13 +509,20 @@ def _run_name(run):
 def learner_full_table(grid, *, title):
     """Markdown: one row per run (one certified classifier each), certified accuracy at r."""
     radii = grid["radii"]
-    head = ["learner, bound", "setting", "clean"] + [f"r = {r}" for r in radii] + ["s"]
+    head = (["learner, bound", "setting", "clean", "top class"] + [f"r = {r}" for r in radii]
+            + ["s"])
     lines = [f"**{title}**", "", "| " + " | ".join(head) + " |",
              "|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|"]
     for run in grid["runs"]:
-        cells = [run["family"], _run_name(run), f"{run['clean']:.4f}"]
+        pred = run["prediction"]
+        top = np.bincount(pred).max() / pred.size if pred.size else 0.0
+        cells = [run["family"], _run_name(run), f"{run['clean']:.4f}", f"{top:.2f}"]
         cells += [f"{v:.4f}" for v in run["acc"]] + [f"{run['seconds']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "*top class* = share of the test points predicted as the most predicted "
+              "class: near 1, the classifier is almost constant, and its certified accuracy "
+              "is about that class's share of the test set at every r (a constant classifier "
+              "is trivially robust)."]
     return "\n".join(lines)
 
 
@@ -572,7 +579,7 @@ def save_learner_plot(grid, path_stem, *, title, r_max, log=sys.stderr):
     style = {0.0: "-"}
     style.update({q: ls for q, ls in zip(qs, ("--", ":", "-."))})
     cmap = matplotlib.colormaps["viridis"]
-    fig = Figure(figsize=(12.0, 4.6))
+    fig = Figure(figsize=(12.0, 6.0))
     for p, (learner, name) in enumerate((("ridge", "ridge"), ("kNN", "k nearest neighbours"))):
         ax = fig.add_subplot(1, 2, p + 1)
         mine = [c for c in curves if c[0]["family"].startswith(learner)]
@@ -592,7 +599,7 @@ def save_learner_plot(grid, path_stem, *, title, r_max, log=sys.stderr):
         ax.set_ylabel("Certified accuracy")
         ax.set_title(name, fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=6.5, loc="upper right")
+        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path = os.fspath(path_stem) + ".png"
