@@ -136,7 +136,7 @@ def test_transform_of_other_image_size_is_a_clear_error(fitted):
 @pytest.mark.parametrize("option", [dict(dim=0), dict(epochs=1.5), dict(batch_size=True),
                                     dict(lr=0), dict(temperature=-1), dict(scale=(1.2, 0.8)),
                                     dict(pixel_dropout=1.0), dict(seed=-1), dict(n_threads=0),
-                                    dict(scale="big")])
+                                    dict(scale="big"), dict(flip="yes"), dict(jitter=2.0)])
 def test_bad_options_are_clear_errors(option):
     with pytest.raises(NumbaflipInputError):
         ContrastiveEncoder(**{**TINY, **option})
