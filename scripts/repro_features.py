@@ -8,7 +8,7 @@ What it does
 
     * maps: PCA-30 and PCA-50 of the pixels / 255 (numpy), FastICA-30 (the paper's choice for
       full MNIST; only if scikit-learn is installed), and ``numbaflip.features.
-      ContrastiveEncoder`` (dim 64, ``--epochs`` epochs, seed 0), whose features are
+      ContrastiveEncoder`` (dim 256, ``--epochs`` epochs, seed 0), whose features are
       standardised per coordinate with training-feature statistics (label-free);
     * certificates: ridge ``exact`` at q = 0 (the plain ridge classifier, λ = "auto"), ridge
       ``tight`` at q = ``--q`` (the paper's smoothed classifier) and kNN ``exact``
@@ -92,7 +92,7 @@ def feature_maps(tr_img, te_img, args, log):
         ica = FastICA(n_components=30, random_state=0, max_iter=400, whiten="unit-variance")
         a = ica.fit_transform(x)
         yield "FastICA-30", a, ica.transform(xt), time.perf_counter() - t
-    yield ("contrastive-64",) + _encoder_features(tr_img, te_img, args, log)
+    yield ("contrastive-256",) + _encoder_features(tr_img, te_img, args, log)
 
 
 def _encoder_features(tr_img, te_img, args, log):
@@ -102,14 +102,15 @@ def _encoder_features(tr_img, te_img, args, log):
         enc = ContrastiveEncoder.load(args.encoder, n_threads=args.threads)
         print(f"loaded {args.encoder}", file=log)
     else:
-        enc = ContrastiveEncoder(dim=64, epochs=args.epochs, seed=0, n_threads=args.threads,
+        enc = ContrastiveEncoder(dim=256, epochs=args.epochs, seed=0, n_threads=args.threads,
                                  progress=True).fit(tr_img)
         print(f"encoder fitted in {enc.fit_seconds_:.0f} s, losses "
               f"{[round(v, 3) for v in enc.loss_history_]}", file=log, flush=True)
         if args.save_encoder:
             enc.save(args.save_encoder)
     a, b = _standardise(enc.transform(tr_img), enc.transform(te_img))
-    _encoder_features.fit = (getattr(enc, "fit_seconds_", None), enc.n_threads)
+    _encoder_features.fit = (enc.fit_seconds_, enc.fit_threads_, bool(args.encoder), enc.epochs,
+                             os.getloadavg())
     return a, b, time.perf_counter() - t
 
 
@@ -148,6 +149,7 @@ def run(args, log=sys.stderr):
                              seconds=csecs, radius=rad, prediction=pred))
             print(f"  {cname}: clean {acc[0]:.3f}, median certified radius {med} "
                   f"({csecs:.1f} s)", file=log, flush=True)
+    args.n_train = len(ytr)
     return rows, yte[sel]
 
 
@@ -169,30 +171,37 @@ def _machine():
 
 
 def report(rows, args) -> str:
-    fit_s, threads = getattr(_encoder_features, "fit", (None, None))
+    fit_s, threads, loaded, epochs, load = getattr(_encoder_features, "fit",
+                                                   (None, None, False, None, None))
     L = ["# Label-free feature maps and certified radii — Fashion-MNIST, 10 classes", "",
-         f"n = 60 000 training labels, m = {len(rows[0]['radius'])} test points, λ = \"auto\" "
+         f"n = {args.n_train} training labels, m = {len(rows[0]['radius'])} test points, λ = \"auto\" "
          "(label-free). Every map is fitted on the training images without labels. Median "
          "certified radius = the largest r at which at least half of the test points are "
          "certified correct. Command: `python scripts/repro_features.py` "
          f"(`--epochs {args.epochs} --q {args.q:g} --k {args.k}`).", "",
          f"Machine: {_machine()}.", ""]
-    if fit_s is not None:
-        L += [f"Encoder fit (ContrastiveEncoder, dim 64, {args.epochs} epochs, 60 000 images): "
-              f"**{fit_s:.0f} s** ({fit_s / 60:.1f} min) with "
-              f"{threads if threads else 'PyTorch default'} thread(s).", ""]
+    if fit_s is not None and np.isfinite(fit_s):
+        how = (f" (fit in an earlier run and loaded from `{args.encoder}`; the time is the one "
+               "recorded in that file)") if loaded else ""
+        after = ("" if loaded else " Load average (1, 5, 15 min) right after the fit: "
+                 + ", ".join(f"{v:.1f}" for v in load) + " (above 2 means other work shared "
+                 "the 2 cores).")
+        L += [f"Encoder fit (ContrastiveEncoder, dim 256, {epochs} epoch(s), {args.n_train} images): "
+              f"**{fit_s:.0f} s** ({fit_s / 60:.1f} min) with {threads} PyTorch thread(s)"
+              f"{how}.{after}", ""]
     for cert in dict.fromkeys(r["certificate"] for r in rows):
         L += [f"## {cert}", "", "| features | median certified radius | " +
               " | ".join(f"r = {r}" for r in RADII) + " | seconds |",
               "|---|---|" + "---|" * len(RADII) + "---|"]
         for r in (r for r in rows if r["certificate"] == cert):
-            L.append(f"| {r['features']} | {r['median']} | " +
+            med = r["median"] if r["median"] >= 0 else "— (clean accuracy < ½)"
+            L.append(f"| {r['features']} | {med} | " +
                      " | ".join(f"{a:.3f}" for a in r["acc"]) + f" | {r['seconds']:.1f} |")
         L.append("")
     base = {r["certificate"]: r["median"] for r in rows if r["features"] == "PCA-50"}
-    enc = {r["certificate"]: r["median"] for r in rows if r["features"] == "contrastive-64"}
+    enc = {r["certificate"]: r["median"] for r in rows if r["features"] == "contrastive-256"}
     if base and enc:
-        L += ["Median certified radius, contrastive-64 ÷ PCA-50: " + ", ".join(
+        L += ["Median certified radius, contrastive-256 ÷ PCA-50: " + ", ".join(
             f"{c}: {enc[c] / base[c]:.2f}×" if base[c] > 0 else f"{c}: —" for c in base), ""]
     return "\n".join(L)
 

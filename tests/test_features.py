@@ -331,3 +331,24 @@ def test_cli_features_bad_input_writes_nothing(tmp_path, capsys, extra, match):
     assert main(args) == 2
     assert match in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_repro_features_script_runs_on_a_tiny_dataset(tmp_path):
+    """scripts/repro_features.py end to end on a tiny MNIST-format directory."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    import repro_features
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n in (("train", 300), ("t10k", 40)):
+        (data / f"{split}-images-idx3-ubyte").write_bytes(
+            _idx_bytes(rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)))
+        (data / f"{split}-labels-idx1-ubyte").write_bytes(
+            _idx_bytes(np.arange(n, dtype=np.uint8) % 10))
+    out = tmp_path / "out"
+    assert repro_features.main(["--data", str(data), "--m", "20", "--epochs", "1", "--k", "5",
+                                "--threads", "1", "--out", str(out)]) == 0
+    text = (out / "features_fashion-mnist.md").read_text()
+    for needle in ("## ridge exact, q = 0", "## kNN exact, k = 5", "| PCA-50 |",
+                   "| contrastive-256 |", "Encoder fit"):
+        assert needle in text

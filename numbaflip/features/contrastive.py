@@ -136,8 +136,9 @@ class ContrastiveEncoder:
     def fit(self, images):
         """Train the encoder on ``images`` (n, H, W) or (n, C, H, W) — no labels, by design.
 
-        Returns ``self``.  Sets ``loss_history_`` (mean loss per epoch), ``fit_seconds_`` and
-        ``input_shape_`` (C, H, W).
+        Returns ``self``.  Sets ``loss_history_`` (mean loss per epoch), ``fit_seconds_``,
+        ``fit_threads_`` (PyTorch threads used) and ``input_shape_`` (C, H, W); all are saved
+        by :meth:`save`.
         """
         x = check_images(images)
         if x.shape[0] < self.batch_size:
@@ -148,6 +149,7 @@ class ContrastiveEncoder:
         from . import _torch_model as tm
         t0 = time.perf_counter()
         with _threads(torch, self.n_threads):
+            threads = torch.get_num_threads()
             gen = torch.Generator().manual_seed(self.seed)
             mean, std = _channel_stats(x)
             data = torch.from_numpy((x - mean[None, :, None, None]) / std[None, :, None, None])
@@ -165,6 +167,7 @@ class ContrastiveEncoder:
         self.input_shape_ = tuple(int(s) for s in x.shape[1:])
         self.loss_history_ = history
         self.fit_seconds_ = time.perf_counter() - t0
+        self.fit_threads_ = threads
         return self
 
     def _epoch(self, tm, model, opt, sched, data, gen, params, e):
@@ -223,6 +226,8 @@ class ContrastiveEncoder:
                 "input_shape": list(self.input_shape_),
                 "mean": torch.from_numpy(self._mean), "std": torch.from_numpy(self._std),
                 "loss_history": [float(v) for v in self.loss_history_],
+                "fit_seconds": float(getattr(self, "fit_seconds_", float("nan"))),
+                "fit_threads": int(getattr(self, "fit_threads_", 0)),
                 "state_dict": self._model.state_dict()}
         with atomic_write(plan.target, "wb", file_mode=plan.file_mode) as fh:
             torch.save(blob, fh)
@@ -258,6 +263,8 @@ class ContrastiveEncoder:
         enc._model, enc._mean, enc._std = model, mean, std
         enc.input_shape_ = shape
         enc.loss_history_ = list(blob.get("loss_history", []))
+        enc.fit_seconds_ = float(blob.get("fit_seconds", float("nan")))
+        enc.fit_threads_ = int(blob.get("fit_threads", 0))
         return enc
 
 
