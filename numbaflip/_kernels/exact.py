@@ -44,8 +44,9 @@ Floating point: radii can only come out smaller, never larger
 ------------------------------------------------------------
 In the fast path every float sum carries the a priori bound γ_{c−1}·Σ|x| (_sum_err; bucket
 sums and the steps between buckets add TwoSum errors on top), and it answers only where the
-resulting k_lo = k_hi.  In the sorted walk every running quantity (score minus threshold, or class-sum gap, minus the moves taken so far) is
-accumulated with the error-free transformation TwoSum, so that the exact real value equals the
+resulting k_lo = k_hi.  In the sorted walk every running quantity (score minus threshold,
+or class-sum gap, minus the moves taken so far) is accumulated with the error-free
+transformation TwoSum, so that the exact real value equals the
 float accumulator plus the sum of the exactly known rounding errors e_j.  ``Σ|e_j|`` is summed in
 float and multiplied by (1 + 2⁻²⁰), which bounds the true ``Σ|e_j|`` for fewer than 2²⁸ terms
 (recursive summation of non-negative numbers errs by at most γ_N ≤ 2⁻²³ relatively); n is
