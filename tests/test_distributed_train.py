@@ -66,8 +66,15 @@ def _boundary_only(ref, res, bound, rel=1e-9):
     ell = ref.log_p_wrong[diff]
     d = rel * (1.0 + np.abs(ell))
     K = 2 if ref.num_classes is None else ref.num_classes
-    lo = kl_radius(ell + d, Fraction(ref.metadata["q_canonical"]), K, ref.n)
-    hi = kl_radius(ell - d, Fraction(ref.metadata["q_canonical"]), K, ref.n)
+    canon = ref.metadata["q_canonical"]
+
+    def radius(v):   # as the engine: kl, or max(tight, kl)
+        r = kl_radius(v, Fraction(canon), K, ref.n)
+        if bound == "tight":
+            from numbaflip.tight import tight_radius
+            r = np.maximum(r, tight_radius(v, canon, K, ref.n))
+        return r
+    lo, hi = radius(ell + d), radius(ell - d)
     r = res.radius[bound][diff]
     assert np.all((lo <= r) & (r <= hi) & (lo != hi)), (bound, diff)
     return diff
@@ -517,3 +524,8 @@ def test_boundary_check_can_fail():
     with pytest.raises(AssertionError):
         _boundary_only(ref, bad, "kl")
     assert _boundary_only(ref, copy.deepcopy(ref), "kl").size == 0
+    ref = numbaflip.certify(X, y, T, q=0.1, bounds=("tight",))
+    bad = copy.deepcopy(ref)
+    bad.radius["tight"][j] += 1
+    with pytest.raises(AssertionError):
+        _boundary_only(ref, bad, "tight")
