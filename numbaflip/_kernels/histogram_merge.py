@@ -69,21 +69,18 @@ def part_stats(A, y, nlab, sums, sq, amax, top):
     exponent (:func:`.histogram._top_exponent`)."""
     for j in prange(A.shape[0]):
         a = A[j]
-        for g in range(2 * nlab):
-            sums[j, g] = 0.0
-        for L in range(nlab):
-            sq[j, L] = 0.0
+        loc = np.zeros(3 * nlab)         # branch-free: the sign picks the slot (0 adds 0)
         mx = 0.0
         for i in range(a.shape[0]):
             v = a[i]
             L = y[i]
-            if v > 0.0:
-                sums[j, 2 * L] += v
-            elif v < 0.0:
-                sums[j, 2 * L + 1] += v
-            sq[j, L] += v * v
-            if abs(v) > mx:
-                mx = abs(v)
+            loc[2 * L + (1 if v < 0.0 else 0)] += v
+            loc[2 * nlab + L] += v * v
+            mx = max(mx, abs(v))
+        for g in range(2 * nlab):
+            sums[j, g] = loc[g]
+        for L in range(nlab):
+            sq[j, L] = loc[2 * nlab + L]
         amax[j] = mx
         top[j] = _top_exponent(a)
 
