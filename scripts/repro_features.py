@@ -178,7 +178,8 @@ def report(rows, args) -> str:
          "(label-free). Every map is fitted on the training images without labels. Median "
          "certified radius = the largest r at which at least half of the test points are "
          "certified correct. Command: `python scripts/repro_features.py` "
-         f"(`--epochs {args.epochs} --q {args.q:g} --k {args.k}`).", "",
+         f"(`--epochs {args.epochs} --q {args.q:g} --k {args.k}"
+         + (f" --threads {args.threads}" if args.threads else "") + "`).", "",
          f"Machine: {_machine()}.", ""]
     if fit_s is not None and np.isfinite(fit_s):
         how = (f" (fit in an earlier run and loaded from `{args.encoder}`; the time is the one "
